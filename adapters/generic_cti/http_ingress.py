@@ -1,0 +1,148 @@
+"""HTTP front end: ``POST /cti/events`` served by starlette + uvicorn inside our event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Generator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.generic_cti.ingest import Ingest, Outcome, token_matches
+from adapters.generic_cti.parse import CtiJsonError, CtiParseError
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/cti/events"
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+SHUTDOWN_GRACE_SECONDS = 2
+
+
+def error_body(exc: CtiParseError) -> dict[str, object]:
+    """The JSON answer to a rejected request (shared with the TCP front end)."""
+    return {
+        "error": str(exc),
+        "kind": "bad_json" if isinstance(exc, CtiJsonError) else "schema",
+        "index": exc.index,
+        "field": exc.field,
+    }
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return True  # tolerated: many PBX scripts send none
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
+
+
+def _bearer(header: str | None) -> str | None:
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def build_app(
+    *, token: str, max_body_bytes: int, ingest: Ingest, emit: Callable[[Outcome], None]
+) -> Starlette:
+    """The ASGI app. ``emit`` receives every successful outcome (the adapter queues its changes)."""
+
+    def reject(counter: str, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        ingest.count(counter)
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    async def events(request: Request) -> Response:
+        source = request.client.host if request.client else "?"
+        if request.method != "POST":
+            return reject("rejected_request", 405, "use POST", {"Allow": "POST"})
+        presented = _bearer(request.headers.get("authorization"))
+        if presented is None or not token_matches(presented, token):
+            level = logging.WARNING if ingest.counters["bad_token"] == 0 else logging.DEBUG
+            log.log(level, "cti %s: request from %s without a valid bearer token", ingest.name, source)
+            return reject("bad_token", 401, "unauthorized", {"WWW-Authenticate": 'Bearer realm="cti"'})
+        if not _is_json(request.headers.get("content-type")):
+            return reject("rejected_request", 415, "send Content-Type: application/json")
+        length = request.headers.get("content-length")
+        if length is not None and (not length.strip().isdigit()):
+            return reject("rejected_request", 400, "invalid Content-Length")
+        too_big = f"body over {max_body_bytes} bytes"
+        if length is not None and int(length) > max_body_bytes:
+            return reject("rejected_oversize", 413, too_big)
+        body = bytearray()
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_body_bytes:
+                    return reject("rejected_oversize", 413, too_big)
+        except ClientDisconnect:
+            log.debug("cti %s: %s disconnected mid-request", ingest.name, source)
+            return Response(status_code=400)
+        outcome = ingest.offer(bytes(body), source)
+        if outcome.error is not None:
+            return JSONResponse(error_body(outcome.error), status_code=400)
+        emit(outcome)
+        ignored = [item.as_json() for item in outcome.ignored]
+        return JSONResponse({"accepted": outcome.accepted, "ignored": ignored}, status_code=202)
+
+    return Starlette(routes=[Route(EVENTS_PATH, events, methods=_ALL_METHODS)])
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its process-wide signal handlers: the runtime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class HttpListener:
+    """One uvicorn server on a socket we bound; ``closed()`` returns when it stops serving."""
+
+    kind = "http"
+
+    def __init__(self, app: Starlette, adapter: str) -> None:
+        self._app = app
+        self._adapter = adapter
+        self._server: _EmbeddedServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self, sock: socket.socket) -> None:
+        config = uvicorn.Config(
+            self._app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
+        self._server = _EmbeddedServer(config)
+        self._task = asyncio.create_task(self._serve(self._server, sock), name=f"cti-{self._adapter}-http")
+
+    async def _serve(self, server: _EmbeddedServer, sock: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits the process on startup failures
+            log.error("cti %s: HTTP listener failed to start (uvicorn exit %s)", self._adapter, exc.code)
+        except Exception:
+            log.exception("cti %s: HTTP listener failed", self._adapter)
+        finally:
+            sock.close()
+
+    async def closed(self) -> None:
+        """Return when the server stops serving (without cancelling it)."""
+        if self._task is not None:
+            await asyncio.wait([self._task])
+
+    async def close(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        await asyncio.wait([self._task])
+        self._server = None
