@@ -1,0 +1,19 @@
+"""The adapter contract, run against the generic CTI ingress."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.adapters.generic_cti.harness import CtiHarness
+from tests.contract.harness import AdapterHarness
+from tests.contract.suite import AdapterContract
+
+
+class TestGenericCtiContract(AdapterContract):
+    @pytest.fixture
+    async def harness(self) -> AsyncIterator[AdapterHarness]:
+        harness = CtiHarness()
+        yield harness
+        await harness.close()
