@@ -71,7 +71,7 @@ def verify_client_assertion(
             5002738, f"Invalid JWT token. '{header.get('alg')}' is not a supported signature algorithm."
         )
     named = header.get("x5t#S256") or header.get("x5t")
-    if named is not None and named not in (cert.x5t, cert.x5t_s256):
+    if named is not None and str(named).rstrip("=") not in (cert.x5t, cert.x5t_s256):
         raise _reject_assertion(
             700027, "Client assertion failed signature validation. (Reason - The key was not found.)"
         )

@@ -256,3 +256,18 @@ async def test_assertion_for_an_app_without_certificate_is_refused(client: httpx
     assert response.status_code == 401
     assert response.json()["error_codes"] == [700027]
 
+
+
+@pytest.mark.parametrize("header", ["x5t", "x5t#S256"])
+async def test_assertion_naming_another_certificate_is_refused(
+    client: httpx.AsyncClient, header: str
+) -> None:
+    token = jwt.encode(
+        jwt.decode(assertion(), options={"verify_signature": False}),
+        CERT.key_pem,
+        algorithm="PS256",
+        headers={header: "AAAAAAAAAAAAAAAAAAAAAAAAAAA="},
+    )
+    response = await client.post(f"/{TENANT}/oauth2/v2.0/token", data=assertion_form(token))
+    assert response.status_code == 401
+    assert "key was not found" in response.json()["error_description"]
