@@ -230,6 +230,8 @@ class Publisher:
             ):
                 person.preferred = record.preferred
                 person.preferred_expires_at = record.preferred_expires_at
+            if person.session is None and person.preferred is None:
+                self._persist(person)  # all of it expired while we were down
             if person.desired is None:
                 person.desired = TeamsIntent(reason="not wanted after restart")
                 person.cause = "restart"

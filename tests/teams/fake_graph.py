@@ -47,6 +47,7 @@ class FakeGraph:
         self.calls: list[tuple[str, str, dict[str, object]]] = []  # (action, user, body)
         self.throttled = 0
         self.requests = 0  # every request that reached the service, faults included
+        self.request_times: list[float] = []
         self._stamps: deque[float] = deque()
         self._rid = 0
         self.lapses: list[tuple[str, float]] = []  # (user, when) sessions that expired
@@ -83,15 +84,26 @@ class FakeGraph:
         entry = self._user(uid).sessions.get(sid)
         return entry[0] if entry else None
 
-    def client_session(self, uid: str, pair: Pair, seconds: float = 86400.0) -> None:
-        """A Teams client of the user (not ours)."""
-        self._user(uid).sessions["teams-desktop"] = (pair, self.clock.monotonic() + seconds)
+    def client_session(
+        self, uid: str, pair: Pair, seconds: float = 86400.0, sid: str = "teams-desktop"
+    ) -> None:
+        """A Teams client session of the user (``sid`` another app's id to plant one of ours)."""
+        self._user(uid).sessions[sid] = (pair, self.clock.monotonic() + seconds)
 
     def user_sets_preferred(self, uid: str, pair: Pair) -> None:
         self._user(uid).preferred = (pair, self.clock.monotonic() + 86400.0)
 
     def writes(self, uid: str | None = None) -> list[str]:
         return [a for a, u, _ in self.calls if a != "getPresencesByUserId" and (uid is None or u == uid)]
+
+    def busiest_window(self) -> int:
+        """Most requests seen in any sliding window (to check the bridge's own budget)."""
+        best, start = 0, 0
+        for end, t in enumerate(self.request_times):
+            while self.request_times[start] <= t - self.window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
 
     # --- the transport ---------------------------------------------------------------------------
 
@@ -111,6 +123,7 @@ class FakeGraph:
     def handle(self, request: httpx.Request) -> httpx.Response:
         now = self.clock.monotonic()
         self.requests += 1
+        self.request_times.append(now)
         while self._stamps and self._stamps[0] <= now - self.window:
             self._stamps.popleft()
         self._stamps.append(now)

@@ -1,0 +1,94 @@
+"""Restart reconcile and release: nothing stale left behind, nothing re-set that is already right."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from bridge.presence import CLEAR, IN_A_CALL, PRESENTING, Pair, TeamsIntent
+from bridge.runtime.clock import FakeClock
+from bridge.runtime.store import PublishedRecord, StateStore
+
+from .fake_graph import FakeGraph
+from .helpers import CLIENT_ID
+from .rig import TENANT, build, running
+
+BUSY = TeamsIntent(session=IN_A_CALL, reason="in_call")
+DND_PREF = TeamsIntent(
+    session=PRESENTING, preferred=Pair("DoNotDisturb", "DoNotDisturb"), preferred_expiry=timedelta(hours=8)
+)
+
+
+async def test_restart_mid_call_keeps_the_call_and_clears_what_ended(tmp_path: Path) -> None:
+    clock = FakeClock()
+    fake = FakeGraph(clock)
+    path = tmp_path / "state.db"
+    with StateStore(path) as store:
+        async with running(build(clock, store, fake=fake)) as rig:
+            rig.pub.desire("alice", BUSY, "answered")
+            rig.pub.desire("bob", BUSY, "answered")
+            await rig.settle()
+    # the bridge is down for a minute; bob hangs up meanwhile
+    await clock.advance(60)
+    calls_before = len(fake.calls)
+    with StateStore(path) as store:
+        rig = build(clock, store, fake=fake)
+        rig.pub.desire("alice", BUSY, "restored: in_call")
+        rig.pub.desire("bob", CLEAR, "restored: idle")
+        async with running(rig):
+            await rig.settle(10)
+            assert [c[:2] for c in fake.calls[calls_before:]] == [("clearPresence", "bob")]
+            assert fake.session("alice", CLIENT_ID) == IN_A_CALL
+            await rig.clock.advance(3600)  # the call goes on: refreshed from the restored schedule
+            assert fake.session("alice", CLIENT_ID) == IN_A_CALL
+            assert fake.lapses == []
+
+
+async def test_restart_clears_sessions_nobody_wants_any_more() -> None:
+    clock = FakeClock()
+    fake = FakeGraph(clock)
+    fake.client_session("carol", IN_A_CALL, 600, sid=CLIENT_ID)  # ours, from before the restart
+    with StateStore(":memory:") as store:
+        store.save_published(
+            PublishedRecord("carol", TENANT, IN_A_CALL, clock.now() + timedelta(minutes=10)), clock.now()
+        )
+        store.save_published(  # expired long ago: Graph dropped it already, nothing to do
+            PublishedRecord("dan", TENANT, IN_A_CALL, clock.now() - timedelta(minutes=10)), clock.now()
+        )
+        async with running(build(clock, store, fake=fake)) as rig:
+            await rig.settle(5)
+            assert fake.session("carol", CLIENT_ID) is None
+            assert fake.writes() == ["clearPresence"]
+            assert store.load_published(TENANT) == {}
+
+
+async def test_release_clears_everything_we_own() -> None:
+    clock = FakeClock()
+    fake = FakeGraph(clock)
+    with StateStore(":memory:") as store:
+        async with running(build(clock, store, fake=fake)) as rig:
+            rig.pub.desire("erin", BUSY, "answered")
+            rig.pub.desire("finn", DND_PREF, "dnd on")
+            await rig.settle()
+        # a fresh process (the `release` command) works from the store alone
+        rig = build(clock, store, fake=fake)
+        sent = await rig.pub.release()
+        assert sent == 3  # two sessions and one preferred presence
+        for uid in ("erin", "finn"):
+            assert fake.session(uid, CLIENT_ID) is None
+            assert fake.users[uid].preferred is None
+        assert store.load_published() == {}
+
+
+async def test_release_leaves_a_preferred_the_user_replaced() -> None:
+    clock = FakeClock()
+    fake = FakeGraph(clock)
+    with StateStore(":memory:") as store:
+        async with running(build(clock, store, fake=fake)) as rig:
+            rig.pub.desire("gus", DND_PREF, "dnd on")
+            await rig.settle()
+        fake.client_session("gus", Pair("Available", "Available"))
+        fake.user_sets_preferred("gus", Pair("Away", "Away"))
+        sent = await build(clock, store, fake=fake).pub.release()
+        assert sent == 1  # only our session
+        assert fake.shown("gus") == Pair("Away", "Away")
