@@ -1,0 +1,353 @@
+"""What the PBX told us, turned into canonical endpoint state. Pure: no I/O, no clock.
+
+Knowledge kept (all rebuilt by a resync): device states, hints, AstDB entries, presence and
+queue members. From it ``EndpointView``s are derived per extension:
+
+* one endpoint per **phone device** bound to an extension (``device`` = ``PJSIP/1001``): its line,
+  straight from ``DEVICE_STATE_TO_LINE``. Bindings: config ``devices`` > FreePBX AstDB
+  (``DEVICE/<dev>/dial`` + ``DEVICE/<dev>/user``, followed for hot-desking) > ``Hint:`` headers.
+* one endpoint per **extension** (``device`` = ""): dnd, away, agent, and a line only when no phone
+  device is known for it (then from the hint's other devices, never from FreePBX DND or our own
+  ``Custom:TEAMS`` states; from the ExtensionStatus code only if the hint holds neither).
+
+Live facts update the knowledge and return only the endpoints whose view changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from adapters.asterisk_ami.config import AmiConfig
+from adapters.asterisk_ami.parse import (
+    CUSTOM_PRESENCE,
+    DEVICE_STATE_RANK,
+    DEVICE_STATE_TO_LINE,
+    EXTENSION_STATUS_TO_LINE,
+    FREEPBX_DEVICE_DND_DEVICE,
+    FREEPBX_DND_DEVICE,
+    FREEPBX_DND_STATE,
+    PRESENCE_TO_AWAY,
+    AstDbFact,
+    DeviceFact,
+    Fact,
+    HintFact,
+    PresenceFact,
+    QueueMemberFact,
+)
+from bridge.model import AgentState, EndpointKey, LineState, Snapshot, StateChange, Toggle
+
+TEAMS_PAUSE_PREFIX = "teams:"
+_LOCAL_MEMBER = re.compile(r"^Local/([^@/]+)@")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    line: LineState | None = None
+    dnd: Toggle | None = None
+    away: Toggle | None = None
+    agent: AgentState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hint:
+    context: str
+    devices: tuple[str, ...]
+    status: int | None
+
+
+class AmiTracker:
+    """Canonical state of one AMI adapter's endpoints."""
+
+    def __init__(self, adapter: str, config: AmiConfig) -> None:
+        self._adapter = adapter
+        self._config = config
+        self._ignore_patterns = tuple(re.compile(p) for p in config.ignore_exten_patterns)
+        self._ignored_contexts = config.ignored_contexts
+        self._excluded_prefixes = (FREEPBX_DND_DEVICE, FREEPBX_DEVICE_DND_DEVICE, config.teams_device_prefix)
+        self.counters: dict[str, int] = {
+            "unmapped_device_events": 0,
+            "own_state_events": 0,
+            "ignored_hints": 0,
+            "unrecognised_states": 0,
+        }
+        self._reset()
+        self._views: dict[EndpointKey, EndpointView] = {}
+        self._expected_dnd: dict[str, Toggle] = {}
+
+    def _reset(self) -> None:
+        self._devices: dict[str, str] = {}  # device -> state string
+        self._hints: dict[str, _Hint] = {}  # exten -> hint
+        self._astdb: dict[str, str] = {}
+        self._dnd: dict[str, Toggle] = {}
+        self._presence: dict[str, str] = {}  # exten -> presence status
+        self._members: dict[tuple[str, str], QueueMemberFact] = {}
+        self._rebind()
+
+    # --- bindings --------------------------------------------------------------------
+
+    def _is_line_device(self, device: str) -> bool:
+        return device.startswith(self._config.line_device_prefixes) and not self._is_excluded(device)
+
+    def _is_excluded(self, device: str) -> bool:
+        return device.startswith(self._excluded_prefixes) or device.startswith(CUSTOM_PRESENCE)
+
+    def _hint_ignored(self, exten: str, context: str) -> bool:
+        return context in self._ignored_contexts or any(p.search(exten) for p in self._ignore_patterns)
+
+    def _astdb_bindings(self) -> dict[str, str]:
+        dial: dict[str, str] = {}
+        user: dict[str, str] = {}
+        for key, value in self._astdb.items():
+            parts = key.split("/")
+            if len(parts) == 3 and parts[0] == "DEVICE":
+                if parts[2] == "dial":
+                    dial[parts[1]] = value.strip()
+                elif parts[2] == "user":
+                    user[parts[1]] = value.strip()
+        return {
+            device: user[dev]
+            for dev, device in dial.items()
+            if device and user.get(dev) and user[dev].lower() != "none"
+        }
+
+    def _rebind(self) -> None:
+        """Recompute device -> extensions (config > AstDB > hints)."""
+        bound: dict[str, tuple[str, ...]] = {}
+        for exten, hint in self._hints.items():
+            for device in hint.devices:
+                if self._is_line_device(device):
+                    bound[device] = (*bound.get(device, ()), exten)
+        bound.update({d: (e,) for d, e in self._astdb_bindings().items()})
+        bound.update({d: (e,) for d, e in self._config.devices.items()})
+        self._bound = bound
+        by_ext: dict[str, list[str]] = {}
+        for device, extens in bound.items():
+            for exten in extens:
+                by_ext.setdefault(exten, []).append(device)
+        self._ext_devices = {e: tuple(sorted(ds)) for e, ds in by_ext.items()}
+
+    def extensions(self) -> set[str]:
+        known = set(self._ext_devices) | set(self._hints) | set(self._dnd) | set(self._presence)
+        known |= {e for e in (self._member_extension(m) for m in self._members.values()) if e}
+        return known
+
+    def devices_of(self, exten: str) -> tuple[str, ...]:
+        return self._ext_devices.get(exten, ())
+
+    def _member_extension(self, member: QueueMemberFact) -> str | None:
+        for interface in (member.state_interface, member.interface):
+            if interface in self._bound:
+                return self._bound[interface][0]
+            local = _LOCAL_MEMBER.match(interface)
+            if local:
+                return local.group(1)
+        return None
+
+    def member_interfaces(self, exten: str) -> list[tuple[str, QueueMemberFact]]:
+        return [(m.interface, m) for m in self._members.values() if self._member_extension(m) == exten]
+
+    # --- derived views ---------------------------------------------------------------
+
+    def _hint_line(self, exten: str) -> LineState | None:
+        hint = self._hints.get(exten)
+        if hint is None:
+            return None
+        others = [d for d in hint.devices if not self._is_excluded(d)]
+        contaminated = len(others) != len(hint.devices)
+        if others and all(d in self._devices for d in others):
+            best = max((self._devices[d] for d in others), key=DEVICE_STATE_RANK.__getitem__)
+            return DEVICE_STATE_TO_LINE[best]
+        if contaminated or hint.status is None:
+            return None
+        return EXTENSION_STATUS_TO_LINE.get(hint.status, LineState.UNKNOWN)
+
+    def _agent(self, exten: str) -> AgentState | None:
+        members = [m for _, m in self.member_interfaces(exten)]
+        if not members:
+            return None
+        active = [m for m in members if not m.removed]
+        paused = [m for m in active if m.paused]
+        return AgentState(
+            logged_in=bool(active),
+            paused=bool(paused),
+            reason=(paused[0].reason or None) if paused else None,
+            wrapup=False,
+        )
+
+    def _views_for(self, exten: str) -> dict[EndpointKey, EndpointView]:
+        context = self._config.context
+        views: dict[EndpointKey, EndpointView] = {}
+        devices = self.devices_of(exten)
+        for device in devices:
+            state = self._devices.get(device)
+            line = DEVICE_STATE_TO_LINE[state] if state is not None else None
+            views[EndpointKey(self._adapter, exten, context, device)] = EndpointView(line=line)
+        dnd: Toggle | None = None
+        if self._config.freepbx:
+            dnd = self._dnd.get(exten, Toggle.OFF)
+        away = PRESENCE_TO_AWAY.get(self._presence.get(exten, "not_set"), Toggle.OFF)
+        line = None if devices else self._hint_line(exten)
+        views[EndpointKey(self._adapter, exten, context)] = EndpointView(line, dnd, away, self._agent(exten))
+        return views
+
+    # --- live updates ----------------------------------------------------------------
+
+    def apply(self, fact: Fact) -> list[StateChange]:
+        """Update knowledge with one live fact; the endpoints whose view changed."""
+        affected = self._learn(fact)
+        if isinstance(fact, HintFact | AstDbFact):
+            self._rebind()
+        echo_agent = isinstance(fact, QueueMemberFact) and fact.reason.startswith(TEAMS_PAUSE_PREFIX)
+        return self._diff(affected, echo_agent=echo_agent)
+
+    def _learn(self, fact: Fact) -> set[str]:
+        if isinstance(fact, DeviceFact):
+            return self._learn_device(fact)
+        if isinstance(fact, HintFact):
+            if self._hint_ignored(fact.exten, fact.context):
+                self.counters["ignored_hints"] += 1
+                return set()
+            old = self._hints.get(fact.exten)
+            self._hints[fact.exten] = _Hint(fact.context, fact.devices, fact.status)
+            changed = {fact.exten}
+            for device in (*fact.devices, *(old.devices if old else ())):
+                changed |= set(self._bound.get(device, ()))
+            return changed
+        if isinstance(fact, PresenceFact):
+            if not fact.provider.startswith(CUSTOM_PRESENCE):
+                return set()
+            exten = fact.provider[len(CUSTOM_PRESENCE) :]
+            self._presence[exten] = fact.status
+            return {exten}
+        if isinstance(fact, QueueMemberFact):
+            self._members[(fact.queue, fact.interface)] = fact
+            exten = self._member_extension(fact)
+            return {exten} if exten else set()
+        if isinstance(fact, AstDbFact):
+            return self._learn_astdb(fact)
+        return set()
+
+    def _learn_device(self, fact: DeviceFact) -> set[str]:
+        device = fact.device
+        self._devices[device] = fact.state
+        if device.startswith(self._config.teams_device_prefix):
+            self.counters["own_state_events"] += 1
+            return set()
+        if device.startswith(FREEPBX_DND_DEVICE):
+            exten = device[len(FREEPBX_DND_DEVICE) :]
+            toggle = FREEPBX_DND_STATE.get(fact.state)
+            if toggle is None:
+                self.counters["unrecognised_states"] += 1
+                return set()
+            if self._config.freepbx:
+                self._dnd[exten] = toggle
+            return {exten}
+        if device in self._bound:
+            return set(self._bound[device])
+        hinted = {e for e, h in self._hints.items() if device in h.devices}
+        if not hinted and self._is_line_device(device):
+            self.counters["unmapped_device_events"] += 1
+        return hinted
+
+    def _learn_astdb(self, fact: AstDbFact) -> set[str]:
+        self._astdb[fact.key] = fact.value
+        family, _, rest = fact.key.partition("/")
+        if family == "DND" and rest and self._config.freepbx:
+            self._dnd[rest] = Toggle.ON if fact.value.strip() else Toggle.OFF
+            return {rest}
+        if family == "DEVICE":
+            return set(self._ext_devices) | set(self._astdb_bindings().values())
+        return set()
+
+    def replace_astdb(self, entries: Iterable[AstDbFact], families: Iterable[str]) -> list[StateChange]:
+        """A periodic re-read of whole AstDB families: apply what changed since the last one."""
+        families = tuple(families)
+        fresh = {f.key: f.value for f in entries}
+        old = {k: v for k, v in self._astdb.items() if k.split("/", 1)[0] in families}
+        affected: set[str] = set()
+        for key in old.keys() - fresh.keys():
+            del self._astdb[key]
+            family, _, rest = key.partition("/")
+            if family == "DND" and self._config.freepbx:
+                self._dnd[rest] = Toggle.OFF
+                affected.add(rest)
+        for key, value in fresh.items():
+            if old.get(key) != value:
+                affected |= self._learn_astdb(AstDbFact(key, value))
+        before = set(self._ext_devices)
+        self._rebind()
+        affected |= before | set(self._ext_devices)
+        return self._diff(affected)
+
+    # --- our own writes --------------------------------------------------------------
+
+    def expect_dnd(self, exten: str, value: Toggle) -> None:
+        """We are about to set FreePBX DND: its echo is marked, not published back to Teams."""
+        self._expected_dnd[exten] = value
+
+    # --- diffing and snapshots -------------------------------------------------------
+
+    def _diff(self, extens: Iterable[str], *, echo_agent: bool = False) -> list[StateChange]:
+        out: list[StateChange] = []
+        for exten in sorted(extens):
+            views = self._views_for(exten)
+            stale = [k for k in self._views if k.extension == exten and k not in views]
+            for key in stale:  # a device moved away (hot-desking): its endpoint is no longer here
+                del self._views[key]
+                out.append(StateChange(key, line=LineState.UNAVAILABLE))
+            for key, view in views.items():
+                change = self._change(key, self._views.get(key), view, echo_agent)
+                self._views[key] = view
+                if change is not None:
+                    out.append(change)
+        return out
+
+    def _change(
+        self, key: EndpointKey, old: EndpointView | None, new: EndpointView, echo_agent: bool
+    ) -> StateChange | None:
+        old = old or EndpointView()
+        fields = {
+            name: getattr(new, name)
+            for name in ("line", "dnd", "away", "agent")
+            if getattr(new, name) is not None and getattr(new, name) != getattr(old, name)
+        }
+        if not fields:
+            return None
+        echo = echo_agent and "agent" in fields
+        if "dnd" in fields and self._expected_dnd.get(key.extension) == fields["dnd"]:
+            del self._expected_dnd[key.extension]
+            echo = True
+        return replace(StateChange(key), **fields, echo=echo)
+
+    def begin_resync(self) -> None:
+        """A new session: forget what we knew (config bindings stay) until ``snapshot()``."""
+        self._reset()
+
+    def learn(self, facts: Iterable[Fact]) -> None:
+        """Feed resync list items without producing changes."""
+        for fact in facts:
+            self._learn(fact)
+        self._rebind()
+
+    def snapshot(self) -> Snapshot:
+        """Everything known, as one full snapshot that replaces the core's view of this adapter."""
+        views: dict[EndpointKey, EndpointView] = {}
+        for exten in sorted(self.extensions()):
+            views.update(self._views_for(exten))
+        self._views = views
+        changes = tuple(
+            replace(StateChange(key), line=v.line, dnd=v.dnd, away=v.away, agent=v.agent)
+            for key, v in views.items()
+        )
+        return Snapshot(self._adapter, changes)
+
+    def disconnected(self) -> list[StateChange]:
+        """The adapter went blind: every line we reported becomes unknown (the core's grace applies)."""
+        out: list[StateChange] = []
+        for key, view in list(self._views.items()):
+            if view.line is not None and view.line is not LineState.UNKNOWN:
+                self._views[key] = replace(view, line=LineState.UNKNOWN)
+                out.append(StateChange(key, line=LineState.UNKNOWN))
+        return out
