@@ -182,6 +182,8 @@ class _RequestMiddleware:
 
         path: str = scope["path"]
         fault = self.emu.faults.take(path)
+        if fault is not None:
+            log.info("injecting fault %s on %s %s", fault.kind.value, scope["method"], path)
         try:
             if fault is None:
                 await self.app(scope, receive, send_with_id)
