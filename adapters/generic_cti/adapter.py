@@ -72,7 +72,11 @@ class CtiAdapter:
             self._binds["http"] = config.http_bind
         if config.tcp_bind is not None:
             self._listeners["tcp"] = TcpListener(
-                token=token, max_line_bytes=config.max_line_bytes, ingest=self._ingest, emit=self._emit
+                token=token,
+                max_line_bytes=config.max_line_bytes,
+                ingest=self._ingest,
+                emit=self._emit,
+                clock=self._clock,
             )
             self._binds["tcp"] = config.tcp_bind
         self._up: dict[str, bool | None] = dict.fromkeys(self._listeners)  # None: not tried yet

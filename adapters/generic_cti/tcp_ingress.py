@@ -12,12 +12,34 @@ from collections.abc import Callable
 
 from adapters.generic_cti.http_ingress import error_body
 from adapters.generic_cti.ingest import Ingest, Outcome, token_matches
+from bridge.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
 
+AUTH_TIMEOUT_SECONDS = 10.0  # a connection that has not sent its token by then is closed
+
+
 class _LineTooLong(Exception):
     pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+async def _within(clock: Clock, seconds: float, read: asyncio.Future[bytes | None]) -> bytes | None:
+    """``read``'s result if it finishes within ``seconds`` on the injected clock, else _TooSlow."""
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({read, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (read, timer):
+            task.cancel()
+        await asyncio.gather(read, timer, return_exceptions=True)
+    if read.cancelled():
+        raise _TooSlow
+    return read.result()
 
 
 async def _read_line(reader: asyncio.StreamReader, max_line_bytes: int) -> bytes | None:
@@ -52,12 +74,19 @@ class TcpListener:
     kind = "tcp"
 
     def __init__(
-        self, *, token: str, max_line_bytes: int, ingest: Ingest, emit: Callable[[Outcome], None]
+        self,
+        *,
+        token: str,
+        max_line_bytes: int,
+        ingest: Ingest,
+        emit: Callable[[Outcome], None],
+        clock: Clock,
     ) -> None:
         self._token = token
         self._max_line = max_line_bytes
         self._ingest = ingest
         self._emit = emit
+        self._clock = clock
         self._server: asyncio.Server | None = None
         self._closed = asyncio.Event()
         self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
@@ -117,7 +146,8 @@ class TcpListener:
     ) -> None:
         ingest = self._ingest
         try:
-            first = await _read_line(reader, self._max_line)
+            read = asyncio.ensure_future(_read_line(reader, self._max_line))
+            first = await _within(self._clock, AUTH_TIMEOUT_SECONDS, read)
             if first is None:
                 return
             presented = _presented_token(first)
@@ -138,6 +168,12 @@ class TcpListener:
                 self._emit(outcome)
                 ignored = [item.as_json() for item in outcome.ignored]
                 await self._answer(writer, {"ok": True, "accepted": outcome.accepted, "ignored": ignored})
+        except _TooSlow:
+            ingest.count("bad_token")
+            log.info(
+                "cti %s: TCP client %s sent no token within %.0f s", ingest.name, source, AUTH_TIMEOUT_SECONDS
+            )
+            await self._answer(writer, {"ok": False, "error": "unauthorized: no token in time"})
         except _LineTooLong:
             ingest.count("rejected_oversize")
             log.info("cti %s: TCP client %s sent a line over %d bytes", ingest.name, source, self._max_line)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 from adapters.base import Health
+from adapters.generic_cti.tcp_ingress import AUTH_TIMEOUT_SECONDS
 from bridge.model import LineState, StateChange, Toggle
 from tests.adapters.generic_cti.conftest import Running
 from tests.adapters.generic_cti.harness import TcpClient, key, tcp_login
@@ -125,4 +126,22 @@ async def test_stop_closes_connected_clients(start_cti: Callable[..., object]) -
     client = await tcp_login(run.adapter)
     await run.adapter.stop()
     assert await client.closed_by_peer()
+    await client.close()
+
+
+async def test_silent_connection_is_closed_after_the_auth_timeout(cti: Running) -> None:
+    client = await TcpClient.connect(cti.adapter)
+    await cti.clock.advance(AUTH_TIMEOUT_SECONDS - 1)
+    client.writer.write(b'{"tok')  # half a token line does not buy more time
+    await cti.clock.advance(1)
+    assert await client.ack() == {"ok": False, "error": "unauthorized: no token in time"}
+    assert await client.closed_by_peer()
+    await client.close()
+    assert cti.adapter.counters["bad_token"] == 1
+
+
+async def test_authenticated_connection_may_stay_idle(cti: Running) -> None:
+    client = await tcp_login(cti.adapter)
+    await cti.clock.advance(3600)
+    assert await client.send(b'{"extension": "1001"}') == {"ok": True, "accepted": 1, "ignored": []}
     await client.close()
