@@ -1,4 +1,4 @@
-"""A running identity platform over HTTPS on loopback, for tests that drive real msal."""
+"""A running emulator over HTTPS on loopback, for tests that drive real msal against its identity platform."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from starlette.applications import Starlette
-
 from bridge.emulator.config import ROLE_READ, AppRegistration, EmulatorConfig
 from bridge.emulator.identity import Identity
-from bridge.emulator.server import serve_asgi
-from bridge.emulator.tls import ensure_tls_files
+from bridge.emulator.server import run_emulator
 from bridge.runtime.clock import Clock, SystemClock
 from tests.emulator.client_certs import AppCertificate, make_app_certificate
 
@@ -48,7 +45,6 @@ class RunningIdentity:
 
 @contextlib.asynccontextmanager
 async def running_identity(state_dir: Path, clock: Clock | None = None) -> AsyncIterator[RunningIdentity]:
-    identity = Identity(identity_config(), clock or SystemClock())
-    tls = ensure_tls_files(state_dir)
-    async with serve_asgi(Starlette(routes=identity.routes), tls_files=tls) as served:
-        yield RunningIdentity(served.base_url, tls.ca_file, identity)
+    async with run_emulator(identity_config(), clock=clock or SystemClock(), state_dir=state_dir) as handle:
+        assert handle.ca_file is not None
+        yield RunningIdentity(handle.base_url, handle.ca_file, handle.emulator.identity)

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.identity import Identity
-from bridge.emulator.server import EmulatorStartError, serve_asgi
+from bridge.emulator.server import EmulatorStartError, run_emulator, serve_asgi
 from bridge.emulator.tls import ensure_tls_files
 from bridge.runtime.clock import FakeClock
 
@@ -56,3 +56,19 @@ async def test_port_in_use_is_a_clear_error() -> None:
         with pytest.raises(EmulatorStartError, match=f"127.0.0.1:{port}"):
             async with serve_asgi(identity_app(), tls_files=None, port=port):
                 pass
+
+
+async def test_run_emulator_yields_the_urls_a_bridge_needs() -> None:
+    config = EmulatorConfig()
+    async with run_emulator(config, clock=FakeClock()) as handle:
+        assert handle.authority_url == f"{handle.base_url}/{config.tenant_id}"
+        assert handle.graph_url == f"{handle.base_url}/v1.0"
+        assert handle.admin_url == f"{handle.base_url}/_emulator"
+        assert handle.ca_file is not None and handle.ca_file.exists()
+        trust = ssl.create_default_context(cafile=str(handle.ca_file))
+        async with httpx.AsyncClient(verify=trust, trust_env=False, timeout=5) as client:
+            unauthenticated = await client.get(f"{handle.graph_url}/users/someone/presence")
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.json()["error"]["code"] == "InvalidAuthenticationToken"
+        ca_file = handle.ca_file
+    assert not ca_file.exists()  # no state dir given: temporary TLS material is removed
