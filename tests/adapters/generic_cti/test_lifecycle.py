@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.base import AdapterDeps, Health, WriteBack, get_factory
+from adapters.base import Adapter, AdapterDeps, Health, WriteBack, get_factory
 from adapters.generic_cti.adapter import CtiAdapter
 from adapters.generic_cti.binding import MAX_RETRY_SECONDS, retry_delay
 from adapters.generic_cti.config import CtiConfig
@@ -107,5 +107,5 @@ def test_counters_are_all_present_from_the_start() -> None:
 def test_factory_builds_the_adapter() -> None:
     factory = get_factory("generic_cti")
     adapter = factory.create("pbx", CtiConfig(token=TOKEN), AdapterDeps(FakeClock()))
-    assert isinstance(adapter, CtiAdapter)
+    assert isinstance(adapter, CtiAdapter) and isinstance(adapter, Adapter)
     assert adapter.name == "pbx" and adapter.health == Health.STOPPED
