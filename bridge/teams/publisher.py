@@ -118,6 +118,7 @@ class Publisher:
         self._transient_streak = 0
         self._reconciled = False
         self._live = 0
+        self._last_recount = float("-inf")
         self._health = Health.CONNECTING
         self.alarms: set[str] = set()
         self.counters: dict[str, int] = {
@@ -240,7 +241,7 @@ class Publisher:
             if self._needs_work(person):
                 person.dirty_since = now_mono
                 self._enqueue(person)
-        self._recount_live()
+        self._recount_live(force=True)
         log.info("tenant %s: reconciled %d people from the state store", self.tenant, len(records))
         return len(records)
 
@@ -290,7 +291,7 @@ class Publisher:
                 )
             person.desired = None
             self._persist(person)
-        self._recount_live()
+        self._recount_live(force=True)
         return sent
 
     # --- decisions (no I/O) -------------------------------------------------------------------
@@ -340,8 +341,11 @@ class Publisher:
         self._refreshes.schedule(person.id, due)
         self._refresh_wake.set()
 
-    def _recount_live(self) -> None:
+    def _recount_live(self, *, force: bool = False) -> None:
         now = self._clock.monotonic()
+        if not force and now - self._last_recount < 1.0:
+            return  # at most once a second: it walks every person
+        self._last_recount = now
         self._live = sum(
             1 for p in self._people.values() if p.session is not None and now < p.session_deadline
         )
@@ -672,5 +676,8 @@ class Publisher:
                 await self._sleep_or_wake(wait, self._timer_wake)
                 continue
             person = self._people[person_id]
-            if self._needs_work(person):
+            until = person.quarantined_until
+            if until is not None and self._clock.monotonic() < until:
+                self._timers.schedule(person_id, until)  # keep the quarantine's own retry
+            elif self._needs_work(person):
                 self._enqueue(person)

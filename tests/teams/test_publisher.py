@@ -246,3 +246,18 @@ async def test_session_offline_after_clear_without_teams_client() -> None:
         rig.pub.desire("olga", CLEAR, "hung up")
         await rig.settle()
         assert rig.fake.shown("olga") == OFFLINE
+
+
+async def test_refresh_capacity_alarm_when_live_sessions_exceed_the_reserve() -> None:
+    async with started(budget_requests=30) as rig:  # capacity: 0.25 x 1/s x 240 s = 60 sessions
+        assert rig.budget.capacity == pytest.approx(60)
+        for n in range(80):
+            rig.pub.desire(f"p{n}", BUSY, "answered")
+        await rig.settle(300, step=5)
+        assert "refresh_capacity_exceeded" in rig.pub.alarms
+        assert rig.pub.stats()["publisher_live_sessions"] > 60
+        for n in range(80):
+            rig.pub.desire(f"p{n}", CLEAR, "hung up")
+        await rig.settle(600, step=5)
+        assert "refresh_capacity_exceeded" not in rig.pub.alarms
+        assert rig.fake.busiest_window() <= 30
