@@ -233,6 +233,8 @@ class GraphClient:
                 log.debug("graph %s %s: %s, retrying", method, path, type(exc).__name__)
                 await self._backoff(attempt, None)
                 continue
+            except httpx.HTTPError as exc:  # not a transport failure (decoding, redirects): no retry
+                raise GraphError(f"{method} {path}: {type(exc).__name__}") from exc
             self.last_request_id = response.headers.get("request-id") or headers["client-request-id"]
             status = response.status_code
             if status < 400 or (status == 404 and not_found_ok):

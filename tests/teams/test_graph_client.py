@@ -206,3 +206,11 @@ def test_iso_duration(span: timedelta, text: str) -> None:
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
+
+
+async def test_other_httpx_errors_become_graph_errors() -> None:
+    clock = FakeClock()
+    rec = Recorder(httpx.TooManyRedirects("loop"))
+    with pytest.raises(GraphError):
+        await client(rec, clock).clear_preferred("u")
+    assert len(rec.requests) == 1
