@@ -90,7 +90,10 @@ class Emulator:
         while True:
             self._wake.clear()
             now = self.clock.now()
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception:  # keep applying the rules; one bad tick must not stop time
+                log.exception("emulator tick failed")
             deadlines = [
                 d
                 for d in (self.state.next_deadline(now), self.subscriptions.next_deadline(now))
