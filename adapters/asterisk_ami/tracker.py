@@ -133,6 +133,16 @@ class AmiTracker:
         known |= {e for e in (self._member_extension(m) for m in self._members.values()) if e}
         return known
 
+    def freepbx_device_ids(self, exten: str) -> tuple[str, ...]:
+        """FreePBX device ids whose AstDB ``DEVICE/<dev>/user`` is ``exten`` (for Custom:DEVDND)."""
+        return tuple(
+            sorted(
+                key.split("/")[1]
+                for key, value in self._astdb.items()
+                if key.startswith("DEVICE/") and key.endswith("/user") and value.strip() == exten
+            )
+        )
+
     def devices_of(self, exten: str) -> tuple[str, ...]:
         return self._ext_devices.get(exten, ())
 

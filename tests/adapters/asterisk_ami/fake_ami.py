@@ -1,0 +1,174 @@
+"""A fake AMI server on 127.0.0.1 that answers with recorded Asterisk 22.10.1 bytes.
+
+Each answer is the recorded frame(s) of one action, with the recorded ActionID replaced by the
+client's. Live events are pushed as recorded frames. Scripted faults: wrong password (recorded
+"Authentication failed" then close), silent Ping, drop mid-message, refuse connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+
+from adapters.asterisk_ami.frames import AmiMessage, FrameParser
+from tests.adapters.asterisk_ami.fixtures import connections, frames, frames_with
+
+BANNER = connections("01_login_plain")[0].split(b"\r\n", 1)[0] + b"\r\n"
+_AID = re.compile(rb"^ActionID: [^\r\n]*\r\n", re.MULTILINE)
+
+
+def recorded(name: str, action_id: str, connection: int = 0, *, response_only: bool = False) -> list[bytes]:
+    """The frames a recorded action got (response, list items, Complete)."""
+    picked = frames_with(name, f"ActionID: {action_id}\r\n".encode(), connection)
+    if response_only:
+        picked = [f for f in picked if f.startswith(b"Response:")]
+    assert picked, f"no frames for {action_id} in {name}"
+    return picked
+
+
+def _with_id(chunks: list[bytes], action_id: str | None) -> bytes:
+    new = f"ActionID: {action_id}\r\n".encode() if action_id is not None else b""
+    return b"".join(_AID.sub(lambda _m: new, chunk) for chunk in chunks)
+
+
+LAB_REPLIES: dict[str, list[bytes]] = {
+    "devicestatelist": recorded("09_devicestatelist", "09-2"),
+    "extensionstatelist": recorded("08_extensionstatelist", "08-2"),
+    "presencestatelist": recorded("10_presence", "10-4"),
+    "dbgettree:dnd": recorded("11_astdb", "11-5"),
+    "dbgettree:device": recorded("11_astdb", "11-7"),  # "Database entry not found"
+    "queuestatus": recorded("15_queue", "15-3"),
+    "setvar": recorded("06_devstate_events", "06-2", response_only=True),
+    "dbput": recorded("11_astdb", "11-2"),
+    "dbdel": recorded("11_astdb", "11-6"),
+    "queuepause": recorded("15_queue", "15-5", response_only=True),
+    "ping": recorded("01_login_plain", "01-2"),
+    "challenge": recorded("02_login_md5", "02-1"),
+}
+FREEPBX_REPLIES: dict[str, list[bytes]] = {
+    **LAB_REPLIES,
+    "devicestatelist": recorded("30_freepbx_synth", "DSL"),
+    "extensionstatelist": recorded("30_freepbx_synth", "ESL"),
+    "dbgettree:device": recorded("30_freepbx_synth", "DBDEV"),
+    "dbgettree:dnd": recorded("30_freepbx_synth", "DBDND"),
+}
+LOGIN_OK = [*recorded("01_login_plain", "01-1"), frames_with("01_login_plain", b"Event: FullyBooted")[0]]
+LOGIN_BAD = recorded("03_login_bad", "03-1")
+CHALLENGE = "175169375"  # recorded in 02_login_md5
+
+
+class FakeAmi:
+    def __init__(
+        self, replies: dict[str, list[bytes]] | None = None, *, secret: str = "bridgesecret"
+    ) -> None:
+        self.replies = dict(replies or LAB_REPLIES)
+        self.secret = secret
+        self.port = 0
+        self.actions: list[AmiMessage] = []
+        self.logins = 0
+        self.connections = 0
+        self.answer_ping = True
+        self.hold_replies: set[str] = set()  # action names left unanswered
+        self.close_on_accept = False  # a port that accepts and hangs up at once
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.logged_in = asyncio.Event()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def refuse(self) -> None:
+        """The PBX is down: stop listening (new connects are refused) and drop sessions."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        self.drop()
+
+    def drop(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def close(self) -> None:
+        await self.refuse()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def push(self, data: bytes | list[bytes]) -> None:
+        payload = data if isinstance(data, bytes) else b"".join(data)
+        for writer in self._writers:
+            writer.write(payload)
+            await writer.drain()
+
+    async def push_and_close(self, data: bytes) -> None:
+        for writer in list(self._writers):
+            writer.write(data)
+            await writer.drain()
+            writer.close()
+        self._writers.clear()
+
+    def actions_named(self, name: str) -> list[AmiMessage]:
+        return [a for a in self.actions if (a.get("Action") or "").lower() == name.lower()]
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.close_on_accept:
+            writer.transport.abort()
+            return
+        self._writers.append(writer)
+        writer.write(BANNER)
+        parser = FrameParser()
+        try:
+            while data := await reader.read(65536):
+                for message in parser.feed(data):
+                    if not await self._answer(message, writer):
+                        return
+        except OSError:
+            return
+        finally:
+            if writer in self._writers:
+                self._writers.remove(writer)
+            writer.close()
+
+    async def _answer(self, message: AmiMessage, writer: asyncio.StreamWriter) -> bool:
+        self.actions.append(message)
+        name = (message.get("Action") or "").lower()
+        aid = message.action_id
+        if name == "login":
+            expected = hashlib.md5((CHALLENGE + self.secret).encode()).hexdigest()
+            if message.get("Secret") == self.secret or message.get("Key") == expected:
+                self.logins += 1
+                writer.write(_with_id(LOGIN_OK[:1], aid) + LOGIN_OK[1])
+                self.logged_in.set()
+                return True
+            writer.write(_with_id(LOGIN_BAD, aid))
+            await writer.drain()
+            return False  # Asterisk closes the session after a failed login
+        if name == "ping" and not self.answer_ping:
+            return True
+        if name in self.hold_replies:
+            return True
+        key = f"{name}:{(message.get('Family') or '').lower()}" if name == "dbgettree" else name
+        reply = self.replies.get(key)
+        if reply is None:
+            reply = [
+                f"Response: Error\r\nActionID: {aid}\r\nMessage: Invalid/unknown command\r\n\r\n".encode()
+            ]
+        writer.write(_with_id(reply, aid))
+        await writer.drain()
+        return True
+
+
+def live(name: str, needle: bytes = b"Event: ", connection: int = 0) -> list[bytes]:
+    """Recorded live event frames (no ActionID) of a capture."""
+    return [f for f in frames(name, connection) if f.startswith(needle) and b"ActionID:" not in f]
