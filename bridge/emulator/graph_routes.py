@@ -109,7 +109,7 @@ def presence_json(visible: Visible) -> dict[str, Any]:
             else None
         ),
         "outOfOfficeSettings": {"message": None, "isOutOfOffice": False},
-        "sequenceNumber": visible.sequence,
+        "sequenceNumber": visible.sequence or None,
     }
 
 
