@@ -449,4 +449,3 @@ class PresenceState:
     def _changed(self) -> None:
         for listener in self._schedule_listeners:
             listener()
-
