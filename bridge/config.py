@@ -323,6 +323,7 @@ class _Problems:
         self.lines: dict[KeyPath, int] = {(): 1}
         self.people: list[_Origin] = []
         self.flagged: set[KeyPath] = set()  # paths already reported (no follow-up errors there)
+        self.secrets: set[str] = set()  # resolved secret values, redacted from every message
         self._items: list[tuple[str, int, str]] = []
 
     def add(self, path: KeyPath, message: str) -> None:
@@ -367,7 +368,12 @@ class _Problems:
     @property
     def items(self) -> list[str]:
         ordered = sorted(set(self._items), key=lambda it: (it[0] != self.source, it[0], it[1], it[2]))
-        return [f"{file}:{line}: {text}" for file, line, text in ordered]
+        return [self._redact(f"{file}:{line}: {text}") for file, line, text in ordered]
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
 
 def _dotted(path: KeyPath) -> str:
@@ -479,6 +485,8 @@ def _resolve_values(
         for key, value in data.items():
             if key in _RELATIVE_PATH_KEYS and isinstance(value, str) and value:
                 data[key] = str(base_dir / value)
+            if key in SECRET_KEYS and isinstance(value, str) and len(value) >= 4:
+                problems.secrets.add(value)
             _check_placeholder(key, value, (*path, key), problems)
         return data
     if isinstance(data, list):
@@ -523,6 +531,9 @@ def _check_placeholder(key: Any, value: Any, path: KeyPath, problems: _Problems)
         return
     if key in ("tenant_id", "client_id") and (value is None or value == ""):
         problems.add(path, f"required: {_FIXES[key]}")
+        return
+    if key in SECRET_KEYS and (value is None or value == ""):
+        problems.add(path, f"empty: set the real value as ${{ENV_VAR}} or with {key}_file: PATH")
         return
     if not isinstance(value, str) or not _PLACEHOLDER.match(value.strip()):
         return
@@ -588,11 +599,13 @@ def _read_csv(
     file = str(path)
     columns = list(_CSV_COLUMNS)
     people: dict[str, tuple[dict[str, Any], _Origin]] = {}
+    first = True
     for row_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         cells = [c.strip() for c in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
-        if row_no == 1 and cells[0].lower() == "person":
+        is_header, first = first and cells[0].lower() == "person", False
+        if is_header:
             unknown = [c for c in cells if c.lower() not in _CSV_COLUMNS]
             if unknown or "extension" not in [c.lower() for c in cells]:
                 problems.at(

@@ -50,7 +50,16 @@ from bridge.presence import IN_A_CALL, PRESENTING, Pair, TeamsIntent
 
 PREFERRED_DND = Pair("DoNotDisturb", "DoNotDisturb")
 _NEVER = float("-inf")
+# Enum members bound once: class attribute access is a descriptor call on the hot path.
 _PERSONAL = EndpointRole.PERSONAL
+_PERSONAL_CALL = CallKind.PERSONAL
+_ON = Toggle.ON
+_UNKNOWN = LineState.UNKNOWN
+_UNAVAILABLE = LineState.UNAVAILABLE
+_RINGING = LineState.RINGING
+_DIALING = LineState.DIALING
+_IN_CONFERENCE = LineState.IN_CONFERENCE
+_NONE = Directive.NONE
 
 
 def merge(prev: EndpointState | None, change: StateChange, mono: float) -> EndpointState | None:
@@ -65,8 +74,11 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
         prev_line = None
         base = _FRESH
     else:
-        if change.at is not None and prev.observed_at is not None and change.at < prev.observed_at:
+        at = change.at
+        if at is not None and prev.observed_at is not None and at < prev.observed_at:
             return None
+        if _unchanged(prev, change):
+            return prev
         prev_line = prev.line
         base = prev
     line = base.line if change.line is None else change.line
@@ -74,10 +86,10 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
     if change.call_kind is not None:
         call_kind = change.call_kind
     elif line_changed:
-        call_kind = CallKind.PERSONAL
+        call_kind = _PERSONAL_CALL
     else:
         call_kind = base.call_kind
-    state = EndpointState(
+    return EndpointState(
         line=line,
         dnd=base.dnd if change.dnd is None else change.dnd,
         away=base.away if change.away is None else change.away,
@@ -87,9 +99,18 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
         line_since=mono if line_changed else base.line_since,
         restored=False,
     )
-    if prev is not None and state == prev:
-        return prev
-    return state
+
+
+def _unchanged(prev: EndpointState, change: StateChange) -> bool:
+    return (
+        not prev.restored
+        and (change.line is None or change.line is prev.line)
+        and (change.dnd is None or change.dnd is prev.dnd)
+        and (change.away is None or change.away is prev.away)
+        and (change.agent is None or change.agent == prev.agent)
+        and (change.call_kind is None or change.call_kind is prev.call_kind)
+        and (change.at is None or change.at == prev.observed_at)
+    )
 
 
 _FRESH = EndpointState()
@@ -146,18 +167,18 @@ def decide(
         if since is not None:
             if since > last_change:
                 last_change = since
-            if state.line is LineState.UNKNOWN and since > unknown_since:
+            if state.line is _UNKNOWN and since > unknown_since:
                 unknown_since = since
-        if dnd_key is None and state.dnd is Toggle.ON:
+        if dnd_key is None and state.dnd is _ON:
             dnd_key = key
-        if away_key is None and state.away is Toggle.ON:
+        if away_key is None and state.away is _ON:
             away_key = key
         if wrapup_key is None and state.agent.wrapup:
             wrapup_key = key
 
     if busy_key is None or busy_state is None:
         cause = "no personal endpoint"
-        return Decision(TeamsIntent(reason=cause), None, LineState.UNAVAILABLE, cause)
+        return Decision(TeamsIntent(reason=cause), None, _UNAVAILABLE, cause)
     line = busy_state.line
     where = describe(busy_key)
 
@@ -180,7 +201,7 @@ def decide(
     recheck: float | None = None
 
     # 2. unknown grace (with nothing to keep, the rest decides; the recheck keeps calls stable)
-    if line is LineState.UNKNOWN:
+    if line is _UNKNOWN:
         until = unknown_since + table.unknown_grace
         if mono < until:
             if previous is not None:
@@ -189,20 +210,20 @@ def decide(
             recheck = until
 
     # 3. line
-    if line is LineState.RINGING:
+    if line is _RINGING:
         action = table.ringing_personal
-        if not isinstance(action, Pair) or busy_state.call_kind is not CallKind.PERSONAL:
+        if not isinstance(action, Pair) or busy_state.call_kind is not _PERSONAL_CALL:
             action = table.line[line]
     else:
         action = table.line[line]
-    if isinstance(action, Pair) and line is LineState.DIALING:
+    if isinstance(action, Pair) and line is _DIALING:
         due = (busy_state.line_since if busy_state.line_since is not None else _NEVER) + table.dialing_delay
         if mono < due:
-            action = Directive.NONE
+            action = _NONE
             recheck = due
     if isinstance(action, Pair):
         cause = f"{line.value} on {where}"
-        if line is LineState.IN_CONFERENCE and previous is not None:
+        if line is _IN_CONFERENCE and previous is not None:
             kept = previous.session
             if (
                 kept is not None
@@ -226,8 +247,8 @@ def decide(
         previous is not None
         and previous.session is not None
         and previous.session in table.call_pairs
-        and line is not LineState.UNAVAILABLE
-        and line is not LineState.UNKNOWN
+        and line is not _UNAVAILABLE
+        and line is not _UNKNOWN
     ):
         until = last_change + table.idle_hold
         if mono < until:

@@ -507,3 +507,18 @@ def test_sample_without_its_environment_names_the_variables() -> None:
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_empty_secret_is_refused() -> None:
+    assert problems(BASE, environ={"SECRET": ""}) == [
+        "bridge.yaml:5: tenants.t1.client_secret: empty: set the real value as ${ENV_VAR} or with "
+        "client_secret_file: PATH",
+        "bridge.yaml:7: adapters.pbx.token: empty: set the real value as ${ENV_VAR} or with token_file: PATH",
+    ]
+
+
+def test_a_secret_reused_in_a_non_secret_value_is_redacted_from_problems() -> None:
+    text = BASE + "mapping:\n  away: ${SECRET}\n"
+    found = one_problem(text)
+    assert found.startswith("bridge.yaml:13: mapping.away: '***' is not allowed here")
+    assert SECRET not in found
