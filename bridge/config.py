@@ -694,17 +694,23 @@ def _adapter_sections(
 def _factory(
     kind: str, factories: Mapping[str, AdapterFactory] | None, path: KeyPath, problems: _Problems
 ) -> AdapterFactory | None:
-    if factories is not None:
-        if kind in factories:
-            return factories[kind]
-        problems.add(path, f"unknown adapter kind {kind!r}; known: {', '.join(sorted(factories))}")
-        return None
+    try:
+        if factories is None:
+            return get_factory(kind)
+        if kind not in factories:
+            raise KeyError(f"unknown adapter kind {kind!r}; known: {', '.join(sorted(factories))}")
+        return factories[kind]
+    except KeyError as exc:
+        problems.add(path, str(exc.args[0]) if exc.args else f"unknown adapter kind {kind!r}")
+    except Exception as exc:  # a broken (third-party) adapter package is a problem to report, not a crash
+        problems.add(path, f"adapter kind {kind!r} cannot be loaded: {type(exc).__name__}: {exc}")
+    return None
     try:
         return get_factory(kind)
     except KeyError as exc:
         problems.add(path, str(exc.args[0]) if exc.args else f"unknown adapter kind {kind!r}")
-    except ImportError as exc:
-        problems.add(path, f"adapter kind {kind!r} cannot be loaded: {exc}")
+    except Exception as exc:  # a broken (third-party) adapter package is a problem to report, not a crash
+        problems.add(path, f"adapter kind {kind!r} cannot be loaded: {type(exc).__name__}: {exc}")
     return None
 
 

@@ -522,3 +522,21 @@ def test_a_secret_reused_in_a_non_secret_value_is_redacted_from_problems() -> No
     found = one_problem(text)
     assert found.startswith("bridge.yaml:13: mapping.away: '***' is not allowed here")
     assert SECRET not in found
+
+
+class BrokenFactories(dict[str, Any]):
+    """A registry whose only adapter package fails to import (as a half-installed plugin would)."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> Any:
+        raise ImportError("No module named 'mypbx_adapter'")
+
+
+def test_an_adapter_that_cannot_be_imported_is_a_clear_problem() -> None:
+    found = problems(BASE, factories=BrokenFactories())
+    assert found == [
+        "bridge.yaml:7: adapters.pbx.kind: adapter kind 'fake' cannot be loaded: "
+        "ImportError: No module named 'mypbx_adapter'"
+    ]
