@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 ASTDB_FAMILIES = ("DEVICE", "DND")
 _LIST_ACTIONS = ("DeviceStateList", "ExtensionStateList", "PresenceStateList")
+# Errors that only mean "nothing to list" (reference 3, 4.2).
+EMPTY_LIST_MESSAGES = frozenset({"Database entry not found", "No dialplan hints are available"})
 
 
 class AmiAdapter:
@@ -242,27 +244,29 @@ class AmiAdapter:
             )
         raise AdapterError(f"AMI login failed: {reply.message}")
 
-    async def _list(self, session: AmiSession, action: str, headers: list[tuple[str, str]]) -> list[Fact]:
+    async def _list(
+        self, session: AmiSession, action: str, headers: list[tuple[str, str]]
+    ) -> list[Fact] | None:
+        """A list action's items; [] when the PBX has none; None when it refused (logged once)."""
         reply = await session.send(action, headers)
-        if not reply.ok:
-            key = f"{action} {headers}"
-            if key not in self._missing_logged:
-                self._missing_logged.add(key)
-                log.warning(
-                    "AMI %s: %s answered %r; resync goes on without it", self.name, action, reply.message
-                )
+        if reply.ok:
+            return [parse_message(item) for item in reply.items]
+        if reply.message in EMPTY_LIST_MESSAGES:
             return []
-        return [parse_message(item) for item in reply.items]
+        key = f"{action} {headers}"
+        if key not in self._missing_logged:
+            self._missing_logged.add(key)
+            log.warning("AMI %s: %s answered %r; going on without it", self.name, action, reply.message)
+        return None
 
     async def _resync(self, session: AmiSession) -> None:
         facts: list[Fact] = []
         for action in _LIST_ACTIONS:
-            facts += await self._list(session, action, [])
-        astdb: list[Fact] = []
+            facts += await self._list(session, action, []) or []
         if self._config.freepbx:
             for family in ASTDB_FAMILIES:
-                astdb += await self._list(session, "DBGetTree", [("Family", family)])
-        facts += astdb + await self._list(session, "QueueStatus", [])
+                facts += await self._list(session, "DBGetTree", [("Family", family)]) or []
+        facts += await self._list(session, "QueueStatus", []) or []
         self._tracker.begin_resync()
         self._tracker.learn(facts)
         self._emit(self._tracker.snapshot())
@@ -285,28 +289,25 @@ class AmiAdapter:
 
     async def _housekeeping(self, session: AmiSession) -> None:
         """AstDB re-read (AstDB writes raise no event: hot-desking, DND) and the PBX DND cap."""
-        poll = self._config.astdb_poll_interval
+        cfg = self._config
+        next_poll = self._clock.monotonic() + cfg.astdb_poll_interval
         while True:
-            await self._clock.sleep(min(poll, self._config.dnd_max_hold))
-            if self._config.freepbx:
-                entries: list[AstDbFact] = []
+            await self._clock.sleep(min(cfg.astdb_poll_interval, cfg.dnd_max_hold, 60.0))
+            now = self._clock.monotonic()
+            if cfg.freepbx and now >= next_poll:
+                next_poll = now + cfg.astdb_poll_interval
                 for family in ASTDB_FAMILIES:
-                    entries += [
-                        f
-                        for f in await self._list(session, "DBGetTree", [("Family", family)])
-                        if isinstance(f, AstDbFact)
-                    ]
-                self._publish(self._tracker.replace_astdb(entries, ASTDB_FAMILIES))
-            for extension in self._ledger.expired(self._clock.monotonic()):
-                log.info(
-                    "AMI %s: releasing PBX DND we set on %s (held the maximum time)", self.name, extension
-                )
+                    facts = await self._list(session, "DBGetTree", [("Family", family)])
+                    if facts is not None:  # a refused read must not look like "all keys deleted"
+                        entries = [f for f in facts if isinstance(f, AstDbFact)]
+                        self._publish(self._tracker.replace_astdb(entries, (family,)))
+            for extension in self._ledger.expired(now):
+                log.info("AMI %s: releasing PBX DND we set on %s (held the maximum)", self.name, extension)
                 self._counts["dnd_releases"] += 1
                 self._ledger.released(extension)
                 self._tracker.expect_dnd(extension, Toggle.OFF)
-                await self._run(
-                    session, dnd_actions(extension, False, self._tracker.freepbx_device_ids(extension))
-                )
+                devices = self._tracker.freepbx_device_ids(extension)
+                await self._run(session, dnd_actions(extension, False, devices))
 
     # --- events ----------------------------------------------------------------------
 
