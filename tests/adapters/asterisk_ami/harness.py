@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from adapters.asterisk_ami.adapter import AmiAdapter
 from adapters.asterisk_ami.config import AmiConfig
-from adapters.base import AdapterDeps, AdapterEvent, Health, HealthChange
-from bridge.model import Snapshot, StateChange
+from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, HealthChange
+from bridge.model import AgentState, EndpointKey, LineState, Snapshot, StateChange, Toggle
 from bridge.runtime.clock import FakeClock
-from tests.adapters.asterisk_ami.fake_ami import FakeAmi
+from tests.adapters.asterisk_ami.fake_ami import FREEPBX_REPLIES, FakeAmi, live
+from tests.contract.harness import Fixture
 
 WAIT = 5.0  # real seconds: a bound on loopback I/O, never a sleep
 
@@ -94,3 +95,105 @@ class Run:
 
     def changes_since(self, mark: int) -> list[StateChange]:
         return [e for e in self.seen[mark:] if isinstance(e, StateChange)]
+
+
+# --- the contract suite's harness (tests/contract/harness.py AdapterHarness) --------------
+
+
+def _device_frame(device: str, state: str) -> bytes:
+    lines = ["Event: DeviceStateChange", "Privilege: call,all", f"Device: {device}", f"State: {state}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _contract_fixtures() -> list[Fixture]:
+    def key(ext: str, device: str = "") -> EndpointKey:
+        return EndpointKey("pbx", ext, "", device)
+
+    away = live("10_presence", b"Event: PresenceStateChange")
+    back_at_3 = next(f for f in away if b"CustomPresence:1001" in f and b"Status: away" in f)
+    lunch = live("15_queue", b"Event: QueueMemberPause")[0]
+    return [
+        Fixture(
+            "pjsip-inuse",
+            _device_frame("PJSIP/1001", "INUSE"),
+            (StateChange(key("1001", "PJSIP/1001"), line=LineState.IN_CALL),),
+        ),
+        Fixture(
+            "pjsip-idle",
+            _device_frame("PJSIP/1001", "NOT_INUSE"),
+            (StateChange(key("1001", "PJSIP/1001"), line=LineState.IDLE),),
+        ),
+        Fixture(
+            "freepbx-dnd-off",
+            _device_frame("Custom:DND1002", "UNAVAILABLE"),
+            (StateChange(key("1002"), dnd=Toggle.OFF),),
+        ),
+        Fixture(
+            "freepbx-dnd-on",
+            _device_frame("Custom:DND1002", "BUSY"),
+            (StateChange(key("1002"), dnd=Toggle.ON),),
+        ),
+        Fixture("presence-away", back_at_3, (StateChange(key("1001"), away=Toggle.ON),)),
+        Fixture(
+            "queue-pause-lunch",
+            lunch,
+            (StateChange(key("1001"), agent=AgentState(logged_in=True, paused=True, reason="lunch")),),
+        ),
+        Fixture(
+            "teams-blf-echo-is-silent",
+            _device_frame("Custom:TEAMS1001", "INUSE") + _device_frame("PJSIP/1002", "NOT_INUSE"),
+            (StateChange(key("1002", "PJSIP/1002"), line=LineState.IDLE),),
+        ),
+    ]
+
+
+class AmiHarness:
+    """Plays a FreePBX-shaped Asterisk 22 (recorded bytes) for the contract suite."""
+
+    credentials: Literal["listener", "client"] = "client"
+    garbage_counter = "rejected_frames"
+    bad_credentials_counter: str | None = None
+    bad_credentials_backoff = 300.0
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.fake = FakeAmi(FREEPBX_REPLIES)
+        self._started = False
+
+    def fixtures(self) -> Sequence[Fixture]:
+        return _contract_fixtures()
+
+    async def build(self, *, bad_credentials: bool = False) -> Adapter:
+        if not self._started:
+            await self.fake.start()
+            self._started = True
+        secret = "not-the-secret" if bad_credentials else self.fake.secret
+        config = ami_config(
+            self.fake.port,
+            secret=secret,
+            auth_failure_backoff=self.bad_credentials_backoff,
+            ping_interval=3600.0,  # the suite moves the clock in big steps; the watchdog has its own test
+        )
+        return AmiAdapter("pbx", config, AdapterDeps(self.clock, random.Random(3)))
+
+    async def feed(self, adapter: Adapter, fixture: Fixture) -> None:
+        assert isinstance(fixture.payload, bytes)
+        await self.fake.push(fixture.payload)
+
+    async def inject_garbage(self, adapter: Adapter) -> None:
+        await self.fake.push(b"\x00\xffnot an AMI header\r\n\r\n")
+
+    async def offer_bad_credentials(self, adapter: Adapter) -> None:
+        return None
+
+    def attempts(self) -> int:
+        return len(self.fake.actions_named("Login"))
+
+    async def break_transport(self, adapter: Adapter) -> None:
+        await self.fake.refuse()
+
+    async def restore_transport(self, adapter: Adapter) -> None:
+        await self.fake.start()
+
+    async def close(self) -> None:
+        await self.fake.close()
