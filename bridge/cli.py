@@ -1,26 +1,251 @@
-"""Command line: the only place that reads the environment, prints and exits."""
+"""Command line: the only place that reads the environment, prints and exits.
+
+``presence-bridge run|check|demo|graph-emulator|release|mapping report|status|freepbx-hints``
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
 
 from bridge import __version__
+from bridge.config import BridgeConfig, load_config
+from bridge.emulator import cli as emulator_cli
+from bridge.errors import BridgeError, ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="presence-bridge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="presence-bridge", description="Teams presence <-> PBX bridge")
     parser.add_argument("--version", action="version", version=f"presence-bridge {__version__}")
-    parser.add_subparsers(dest="command")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command")
+
+    def with_config(name: str, help_text: str, required: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("-c", "--config", type=Path, required=required, help="bridge YAML file")
+        return p
+
+    with_config("run", "run the bridge")
+    with_config("check", "validate the configuration, get a Graph token and check its roles")
+    demo = with_config("demo", "emulated PBX + Graph emulator; with -c, dry-run that config", required=False)
+    demo.add_argument("--duration", type=float, help="stop after N seconds (exit 0)")
+    with_config("release", "clear every Teams session and preferred presence we own")
+    status = with_config("status", "the per-person table of a running bridge (GET /status)")
+    status.add_argument("--json", action="store_true", help="raw JSON")
+    mapping = sub.add_parser("mapping", help="people mapping tools")
+    mapping_sub = mapping.add_subparsers(dest="mapping_command", required=True)
+    report = mapping_sub.add_parser("report", help="unmapped, duplicate and failing people")
+    report.add_argument("-c", "--config", type=Path, required=True)
+    hints = sub.add_parser("freepbx-hints", help="dialplan for Teams BLF keys (extensions_custom.conf)")
+    hints.add_argument("extensions", nargs="+", help="extensions to make hints for")
+    hints.add_argument("--context", default="teams-blf")
+    emulator_cli.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command is None:
-        build_parser().print_help()
-        return 2
-    return 0
+        parser.print_help()
+        return EXIT_USAGE
+    from bridge.runtime import logs
+
+    logs.configure(args.log_level, json_lines=args.command not in ("demo", "graph-emulator"))
+    handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+        "run": _run,
+        "check": _check,
+        "demo": _demo,
+        "release": _release,
+        "status": _status,
+        "mapping": _mapping_report,
+        "graph-emulator": emulator_cli.run,
+    }
+    if args.command == "freepbx-hints":
+        return _freepbx_hints(args, sys.stdout)
+    try:
+        return asyncio.run(handlers[args.command](args))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _load(path: Path | None, err: TextIO = sys.stderr) -> BridgeConfig | None:
+    if path is None:
+        return None
+    try:
+        return load_config(path, environ=os.environ)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s):", file=err)
+        for problem in exc.problems:
+            print(f"  {problem}", file=err)
+        return None
+
+
+async def _until_signalled(body: Awaitable[object]) -> None:
+    """Run ``body`` until it ends or SIGINT/SIGTERM arrives (then cancel it)."""
+    task = asyncio.ensure_future(body)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+async def _run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_USAGE
+    from bridge.runtime.asgi import serve_asgi, split_listen
+    from bridge.runtime.clock import SystemClock
+    from bridge.runtime.http import build_app
+    from bridge.runtime.service import BridgeService
+    from bridge.runtime.store import StateStore
+
+    try:
+        store = StateStore(config.state.path).open()
+    except BridgeError as exc:
+        print(f"presence-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        service = BridgeService(config, clock=SystemClock(), store=store)
+        host, port = split_listen(config.http.listen)
+
+        async def body() -> None:
+            async with serve_asgi(build_app(service), host=host, port=port, name="status endpoints"):
+                await service.run()
+
+        await _until_signalled(body())  # SIGTERM: stop without clearing; sessions expire by themselves
+    except BridgeError as exc:
+        print(f"presence-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+async def _check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_USAGE
+    from bridge.runtime.check import check_tenants
+
+    ok = await check_tenants(config, sys.stdout)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    if args.config is None:
+        from bridge.demo import play
+
+        await _until_signalled(play(sys.stdout, duration=args.duration, live=sys.stdout.isatty()))
+        return EXIT_OK
+    config = _load(args.config)
+    if config is None:
+        return EXIT_USAGE
+    from bridge.dry_run import dry_run
+
+    await _until_signalled(dry_run(config, sys.stdout, duration=args.duration))
+    return EXIT_OK
+
+
+async def _release(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_USAGE
+    from bridge.runtime.clock import SystemClock
+    from bridge.runtime.service import build_tenant
+    from bridge.runtime.store import StateStore
+
+    try:
+        store = StateStore(config.state.path).open()
+    except BridgeError as exc:
+        print(f"presence-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    import random
+
+    failed = False
+    try:
+        for name, cfg in config.tenants.items():
+            tenant = build_tenant(name, cfg, clock=SystemClock(), store=store, rng=random.Random())
+            try:
+                cleared = await tenant.publisher.release()
+                print(f"tenant {name}: {cleared} clear request(s) sent")
+            except BridgeError as exc:
+                failed = True
+                print(f"tenant {name}: release failed: {exc}", file=sys.stderr)
+            finally:
+                await tenant.aclose()
+    finally:
+        store.close()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+async def _status(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_USAGE
+    import httpx
+
+    from bridge.demo import render
+    from bridge.runtime.asgi import split_listen
+
+    host, port = split_listen(config.http.listen)
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+            body = (await client.get(f"http://{host}:{port}/status")).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"presence-bridge: no running bridge answers on {host}:{port}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        print(render(body["people"], 0.0, "-") if body["people"] else "no people configured")
+        for alarm in body.get("alarms", []):
+            print(f"ALARM {alarm}")
+    return EXIT_OK
+
+
+async def _mapping_report(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_USAGE
+    from bridge.runtime.check import mapping_report
+
+    problems = await mapping_report(config, sys.stdout)
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def _freepbx_hints(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        from adapters.asterisk_ami.writeback import freepbx_hints
+    except ImportError:
+        print("presence-bridge: the Asterisk adapter is not installed", file=sys.stderr)
+        return EXIT_FAILED
+    out.write(freepbx_hints(list(args.extensions), context=args.context))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -66,12 +66,13 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
     """Apply a partial change to an endpoint's state; None when the change is stale.
 
     Stale: ``change.at`` is strictly older than the state's ``observed_at``. ``line_since``
-    becomes ``mono`` when the line changes (or the endpoint is new). ``call_kind`` describes
-    the current call: a line change without one resets it to personal. Any applied change
-    confirms a restored state. Returns ``prev`` itself when nothing at all changed.
+    becomes ``mono`` when the line changes; a new endpoint whose line was never reported keeps
+    ``line_since=None``, so the unknown grace (meant for adapter blips) does not hold anything.
+    ``call_kind`` describes the current call: a line change without one resets it to personal.
+    Any applied change confirms a restored state. Returns ``prev`` itself when nothing at all changed.
     """
     if prev is None:
-        prev_line = None
+        prev_line = _FRESH.line  # a line never reported stays unknown with no "since": no grace to keep
         base = _FRESH
     else:
         at = change.at

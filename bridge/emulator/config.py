@@ -15,7 +15,7 @@ DEFAULT_ROLES: frozenset[str] = frozenset({ROLE_READWRITE, ROLE_READ, ROLE_USER_
 
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 DEFAULT_CLIENT_ID = "22553876-f5ab-4529-bffb-cfe50aa89f87"
-DEFAULT_CLIENT_SECRET = "emulator-secret"  # noqa: S105 - a well-known demo value, only valid against the emulator
+DEFAULT_CLIENT_SECRET = "emulator-secret"  # a well-known demo value, only valid against the emulator
 
 
 @dataclass(frozen=True)

@@ -385,3 +385,15 @@ def test_answered_held_resumed_hung_up_is_two_intents() -> None:
         intent = d.intent
         mono += 10.0
     assert targets == [None, IN_A_CALL, None]  # initial clear, then Busy, then clear
+
+
+def test_dnd_off_on_an_endpoint_whose_line_was_never_reported_clears_at_once() -> None:
+    """A push-only PBX may report only DND: switching it off must not be held as an 'adapter blip'."""
+    on = merge(None, StateChange(DESK, dnd=Toggle.ON), 10.0)
+    assert on is not None and on.line is LineState.UNKNOWN and on.line_since is None
+    busy = run([(DESK, EndpointRole.PERSONAL, on)], mono=10.0)
+    assert busy.intent.session == PRESENTING
+    off = merge(on, StateChange(DESK, dnd=Toggle.OFF), 11.0)
+    assert off is not None
+    cleared = run([(DESK, EndpointRole.PERSONAL, off)], mono=11.0, previous=busy.intent)
+    assert cleared.intent.session is None

@@ -1,0 +1,132 @@
+"""``check`` and ``mapping report``: talk to Graph once and say plainly what is wrong."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from cryptography import x509
+
+from bridge.config import BridgeConfig, TenantConfig
+from bridge.errors import BridgeError, GraphError
+from bridge.runtime.clock import SystemClock
+from bridge.runtime.service import build_tenant, token_provider
+from bridge.runtime.store import StateStore
+from bridge.teams.auth import MsalTokenProvider
+
+ROLE_WRITE = "Presence.ReadWrite.All"
+ROLE_READ = "Presence.Read.All"
+ROLE_USERS = "User.Read.All"
+
+
+def required_roles(config: BridgeConfig, tenant: str) -> dict[str, str]:
+    """Role -> why it is needed, for one tenant."""
+    roles = {ROLE_WRITE: "to set and clear presence sessions"}
+    if any(p.upn and p.tenant == tenant for p in config.people):
+        roles[ROLE_USERS] = "to resolve people given by UPN to object ids"
+    return roles
+
+
+def certificate_expiry(path: Path) -> datetime | None:
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return cert.not_valid_after_utc
+
+
+async def check_tenant(config: BridgeConfig, name: str, cfg: TenantConfig, out: TextIO) -> bool:
+    print(f"tenant {name} ({cfg.tenant_id}, app {cfg.client_id}):", file=out)
+    provider: MsalTokenProvider | None = None
+    try:
+        provider = token_provider(cfg)
+        await provider.token()
+    except BridgeError as exc:
+        print(f"  FAIL token: {exc}", file=out)
+        return False
+    finally:
+        if provider is not None:
+            provider.close()
+    print("  ok   token obtained", file=out)
+    roles = provider.roles()
+    ok = True
+    for role, why in required_roles(config, name).items():
+        if role in roles:
+            print(f"  ok   {role}", file=out)
+        else:
+            ok = False
+            print(f"  FAIL missing application permission {role} ({why}); grant admin consent", file=out)
+    if ROLE_READ not in roles and ROLE_WRITE not in roles:
+        print(f"  warn {ROLE_READ} missing: Teams -> PBX reads will fail", file=out)
+    expires = provider.expires_at()
+    if expires is not None:
+        print(f"  info token valid until {expires.isoformat()}", file=out)
+    if cfg.certificate_file is not None:
+        not_after = certificate_expiry(Path(cfg.certificate_file))
+        if not_after is not None:
+            days = (not_after - datetime.now(UTC)).days
+            level = "ok  " if days > 30 else ("warn" if days >= 0 else "FAIL")
+            ok = ok and days >= 0
+            print(f"  {level} certificate expires {not_after.date()} ({days} days)", file=out)
+    else:
+        print(
+            "  info client secrets' expiry is not visible to the app: check Entra > Certificates & secrets",
+            file=out,
+        )
+    return ok
+
+
+async def check_tenants(config: BridgeConfig, out: TextIO) -> bool:
+    print(
+        f"configuration ok: {len(config.tenants)} tenant(s), {len(config.people)} people, "
+        f"{len(config.adapters)} adapter(s)",
+        file=out,
+    )
+    results = [await check_tenant(config, name, cfg, out) for name, cfg in config.tenants.items()]
+    return all(results)
+
+
+async def mapping_report(config: BridgeConfig, out: TextIO) -> int:
+    """Print every person, resolved; return how many problems were found."""
+    problems = 0
+    resolved: dict[str, str] = {}
+    failing: dict[str, str] = {}
+    store = StateStore(":memory:").open()
+    try:
+        for name, cfg in config.tenants.items():
+            people = [p for p in config.people if p.tenant == name]
+            if not any(p.upn for p in people):
+                continue
+            tenant = build_tenant(name, cfg, clock=SystemClock(), store=store, rng=random.Random())
+            try:
+                for person in people:
+                    if person.upn is None:
+                        continue
+                    try:
+                        resolved[person.key] = (await tenant.graph.get_user(person.upn)).id
+                    except GraphError as exc:
+                        failing[person.key] = str(exc)
+            finally:
+                await tenant.aclose()
+    finally:
+        store.close()
+    ids = Counter(resolved.get(p.key, p.id or "") for p in config.people)
+    print(f"{'person':32} {'tenant':10} {'object id':38} endpoints  status", file=out)
+    for person in config.people:
+        oid = person.id or resolved.get(person.key, "")
+        personal = [e for e in person.endpoints if e.role.value == "personal"]
+        status = "ok" if person.publish else "ok (publish off)"
+        if person.key in failing:
+            status, problems = f"FAILING: {failing[person.key]}", problems + 1
+        elif oid and ids[oid] > 1:
+            status, problems = "DUPLICATE: another person resolves to the same Entra user", problems + 1
+        elif not personal:
+            status, problems = "UNMAPPED: no personal endpoint (presence never published)", problems + 1
+        label = person.name or person.upn or person.key
+        eps = ",".join(e.extension for e in person.endpoints)
+        print(f"{label[:32]:32} {person.tenant[:10]:10} {oid or '-':38} {eps:10} {status}", file=out)
+    print(f"{len(config.people)} people, {problems} problem(s)", file=out)
+    return problems
