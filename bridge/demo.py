@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -94,7 +95,8 @@ state:
 
 async def setup_teams(handle: EmulatorHandle) -> None:
     """Give each person their own Teams clients through the emulator's admin API."""
-    async with httpx.AsyncClient(verify=str(handle.ca_file) if handle.ca_file else False) as admin:
+    verify = ssl.create_default_context(cafile=str(handle.ca_file)) if handle.ca_file else False
+    async with httpx.AsyncClient(verify=verify, trust_env=False) as admin:
         for person in PEOPLE:
             url = f"{handle.admin_url}/users/{person.object_id}"
             if person.name == "Bob":
