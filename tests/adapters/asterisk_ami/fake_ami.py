@@ -70,6 +70,7 @@ class FakeAmi:
         self.connections = 0
         self.answer_ping = True
         self.hold_replies: set[str] = set()  # action names left unanswered
+        self.login_ok = list(LOGIN_OK)  # recorded: response + FullyBooted
         self.close_on_accept = False  # a port that accepts and hangs up at once
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -148,7 +149,7 @@ class FakeAmi:
             expected = hashlib.md5((CHALLENGE + self.secret).encode()).hexdigest()
             if message.get("Secret") == self.secret or message.get("Key") == expected:
                 self.logins += 1
-                writer.write(_with_id(LOGIN_OK[:1], aid) + LOGIN_OK[1])
+                writer.write(_with_id(self.login_ok[:1], aid) + b"".join(self.login_ok[1:]))
                 self.logged_in.set()
                 return True
             writer.write(_with_id(LOGIN_BAD, aid))
