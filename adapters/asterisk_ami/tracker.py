@@ -350,6 +350,7 @@ class AmiTracker:
         changes = tuple(
             replace(StateChange(key), line=v.line, dnd=v.dnd, away=v.away, agent=v.agent)
             for key, v in views.items()
+            if v != EndpointView()  # a device bound but never reported says nothing yet
         )
         return Snapshot(self._adapter, changes)
 
