@@ -505,6 +505,8 @@ class Publisher:
         person.failed = None
 
     async def _set_session(self, person: _Person, target: Pair, *, refresh: bool) -> None:
+        if person.session is None:
+            self._persist_intent(person, target)
         try:
             result = await self._graph.set_presence(person.id, self._session_id, target, self._expiry)
         except GraphError as exc:
@@ -609,6 +611,23 @@ class Publisher:
             sent,
             request_id,
         )
+
+    def _persist_intent(self, person: _Person, target: Pair) -> None:
+        """Write-ahead: record a session we are about to create, so a bridge stopped while the
+        request is in flight still knows it may own one (a later clear of it is safe: 404 = done)."""
+        record = PublishedRecord(
+            person.id,
+            self.tenant,
+            target,
+            self._clock.now() + self._expiry,
+            person.preferred,
+            person.preferred_expires_at,
+        )
+        try:
+            self._store.save_published(record, self._clock.now())
+        except StoreError as exc:
+            self.counters["store_errors"] += 1
+            log.warning("state store write failed for person=%s: %s", person.id, exc)
 
     def _persist(self, person: _Person) -> None:
         expires = None

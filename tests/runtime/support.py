@@ -28,3 +28,29 @@ def our_writes(emulator: Emulator, user_id: str) -> list[str]:
         if user_id in path and entry["method"] == "POST" and "/presence/" in path and entry["status"] == 200:
             writes.append(path.rsplit("/", 1)[-1])
     return writes
+
+
+def session_refreshed_at(emulator: Emulator, user_id: str, session_id: str, now: object) -> str | None:
+    """When our session for a user was last written (None: no session of ours)."""
+    sessions = emulator.state.describe(user_id, now)["sessions"]  # type: ignore[arg-type]
+    session = sessions.get(session_id) if isinstance(sessions, dict) else None
+    return str(session["lastRefresh"]) if session else None
+
+
+async def live_through(
+    emulator: Emulator, clock: object, user_id: str, session_id: str, seconds: float
+) -> int:
+    """Advance the shared fake clock by ``seconds`` one refresh at a time, waiting for each refresh
+    to reach the emulator (real HTTP takes real milliseconds). Returns how many refreshes came."""
+    step, done, refreshes = 60.0, 0.0, 0
+    while done < seconds:
+        before = session_refreshed_at(emulator, user_id, session_id, clock.now())  # type: ignore[attr-defined]
+        await clock.advance(step)  # type: ignore[attr-defined]
+        done += step
+        if done % 240 == 0:  # the bridge refreshes every 4 minutes
+            await until(
+                emulator,
+                lambda b=before: session_refreshed_at(emulator, user_id, session_id, clock.now()) != b,  # type: ignore[attr-defined]
+            )
+            refreshes += 1
+    return refreshes
