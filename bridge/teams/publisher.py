@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -120,6 +121,7 @@ class Publisher:
         self._live = 0
         self._last_recount = float("-inf")
         self._health = Health.CONNECTING
+        self.health_listeners: list[Callable[[Health], None]] = []  # called on every transition
         self.alarms: set[str] = set()
         self.counters: dict[str, int] = {
             "set_presence": 0,
@@ -374,6 +376,8 @@ class Publisher:
             level = logging.ERROR
         log.log(level, "tenant %s: Graph %s -> %s: %s", self.tenant, self._health, health, detail)
         self._health = health
+        for listener in self.health_listeners:
+            listener(health)
         if health is Health.BAD_CREDENTIALS:
             self.alarms.add(ALARM_BAD_CREDENTIALS)
         else:

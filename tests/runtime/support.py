@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from adapters.base import Health
 from bridge.emulator.app import Emulator
+from bridge.teams.publisher import Publisher
 
 WAIT_LIMIT = 20.0  # real seconds; a bound, not a wait: the event normally arrives in milliseconds
 
@@ -54,3 +56,12 @@ async def live_through(
             )
             refreshes += 1
     return refreshes
+
+
+async def health_becomes(publisher: Publisher, health: Health, limit: float = WAIT_LIMIT) -> None:
+    """Wait for a publisher's health transition (its listener hook), bounded by ``limit``."""
+    reached = asyncio.Event()
+    publisher.health_listeners.append(lambda h: reached.set() if h is health else None)
+    if publisher.health is not health:
+        async with asyncio.timeout(limit):
+            await reached.wait()

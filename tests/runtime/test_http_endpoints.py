@@ -6,13 +6,14 @@ from pathlib import Path
 
 import httpx
 
+from adapters.base import Health
 from bridge.demo import PEOPLE, running_service
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ROLE_READ, AppRegistration
 from bridge.presence import IN_A_CALL
 from bridge.runtime.http import build_app
 from bridge.runtime.service import BridgeService
 from tests.runtime.rig import ID, bridge_config, emulator, new_clock, send
-from tests.runtime.support import until
+from tests.runtime.support import health_becomes, until
 
 
 def client(service: BridgeService) -> httpx.AsyncClient:
@@ -51,12 +52,8 @@ async def test_a_missing_write_permission_is_bad_credentials_and_health_fails(tm
             publisher = service.tenants["demo"].publisher
             await send(service.adapters["pbx"], "1001", line="in_call")
             journal = handle.emulator.journal
+            await health_becomes(publisher, Health.BAD_CREDENTIALS)
             async with client(service) as http:
-                for _ in range(200):  # bounded: the 403 arrives within a few loop turns of real HTTP
-                    if publisher.health.value == "BAD_CREDENTIALS":
-                        break
-                    await clock.settle()
-                    await http.get("/healthz")
                 response = await http.get("/healthz")
             attempts = sum(1 for e in journal.entries() if e["status"] == 403)
             await clock.advance(60)  # within the long backoff: no retry loop
