@@ -37,6 +37,7 @@ __all__ = ["AuthProblem", "Identity", "Principal"]
 log = logging.getLogger(__name__)
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_VERIFIED_CACHE_SIZE = 256  # tokens whose signature was checked (lifetime is checked on every call)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Identity:
             app.client_id: ClientCertificate.from_pem(app.cert_pem) for app in config.apps if app.cert_pem
         }
         self._signer = TokenSigner(config.tenant_id)
+        self._verified: dict[str, dict[str, Any]] = {}
         self.counters: dict[str, float] = {
             "discovery_requests": 0,
             "token_requests": 0,
@@ -103,7 +105,7 @@ class Identity:
         if scheme.lower() != "bearer" or not token:
             raise AuthProblem(401, "InvalidAuthenticationToken", "Access token is empty.")
         try:
-            claims = self._signer.decode(token)
+            claims = self._verified.get(token) or self._verify(token)
         except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
             raise AuthProblem(
                 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."
@@ -129,6 +131,13 @@ class Identity:
             tenant_id=str(claims["tid"]),
             roles=frozenset(str(r) for r in roles),
         )
+
+    def _verify(self, token: str) -> dict[str, Any]:
+        claims = self._signer.decode(token)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = claims
+        return claims
 
     # ----- HTTP routes ------------------------------------------------------------------------
 
