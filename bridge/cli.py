@@ -134,6 +134,9 @@ async def _run(args: argparse.Namespace) -> int:
         host, port = split_listen(config.http.listen)
 
         async def body() -> None:
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, service.request_resolve)  # re-resolve UPNs
             async with serve_asgi(build_app(service), host=host, port=port, name="status endpoints"):
                 await service.run()
 

@@ -166,6 +166,7 @@ class BridgeService:
             presenting_supported=lambda t: self.tenants[t].publisher.presenting_supported is not False,
         )
         self._wake = asyncio.Event()
+        self._resolve_now = asyncio.Event()
         self.started = asyncio.Event()
         self.resolve_failures: dict[str, str] = {}
         self.counters: dict[str, int] = {"task_restarts": 0, "resolve_failures": 0}
@@ -255,18 +256,29 @@ class BridgeService:
                 self.engine.due()
                 continue
             self._wake.clear()
-            sleeper = asyncio.ensure_future(self.clock.sleep(nxt - now if nxt is not None else 3600.0))
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (sleeper, waker):
-                    task.cancel()
-                await asyncio.gather(sleeper, waker, return_exceptions=True)
+            await self._sleep_or_wake(nxt - now if nxt is not None else 3600.0, self._wake)
+
+    async def _sleep_or_wake(self, seconds: float, wake: asyncio.Event) -> None:
+        """Sleep on the injected clock until ``seconds`` pass or ``wake`` is set."""
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+    def request_resolve(self) -> None:
+        """Re-resolve UPNs now (the CLI calls this on SIGHUP)."""
+        self._resolve_now.set()
 
     async def _resolver(self) -> None:
         while True:
-            await self.clock.sleep(RESOLVE_RETRY if self.resolve_failures else RESOLVE_INTERVAL)
+            self._resolve_now.clear()
+            await self._sleep_or_wake(
+                RESOLVE_RETRY if self.resolve_failures else RESOLVE_INTERVAL, self._resolve_now
+            )
             await self.resolve_people()
 
     # --- views -------------------------------------------------------------------------------
