@@ -173,3 +173,13 @@ def test_certificate_without_private_key_is_a_config_error() -> None:
             authority_base="https://x",
             certificate_pem=APP_CERT.cert_pem,
         )
+
+
+async def test_configured_proxy_is_used(emulator: RunningIdentity) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    tokens = provider(emulator, proxy=dead_proxy)  # nothing listens there: the request must fail
+    with pytest.raises(GraphUnavailable):
+        await tokens.token()
+    tokens.close()
