@@ -6,9 +6,11 @@ queue members. From it ``EndpointView``s are derived per extension:
 * one endpoint per **phone device** bound to an extension (``device`` = ``PJSIP/1001``): its line,
   straight from ``DEVICE_STATE_TO_LINE``. Bindings: config ``devices`` > FreePBX AstDB
   (``DEVICE/<dev>/dial`` + ``DEVICE/<dev>/user``, followed for hot-desking) > ``Hint:`` headers.
-* one endpoint per **extension** (``device`` = ""): dnd, away, agent, and a line only when no phone
-  device is known for it (then from the hint's other devices, never from FreePBX DND or our own
-  ``Custom:TEAMS`` states; from the ExtensionStatus code only if the hint holds neither).
+* one endpoint per **extension** (``device`` = ""): dnd, away, agent, and a line. When phone devices
+  are known for it the extension's own line is ``idle`` (its devices carry the calls): a line never
+  reported would stay ``unknown`` in the core, rank above ``idle`` and cut the idle hold short.
+  When no phone device is known, the line comes from the hint's other devices (never from FreePBX
+  DND or our own ``Custom:TEAMS`` states; from the ExtensionStatus code only if the hint holds neither).
 
 Live facts update the knowledge and return only the endpoints whose view changed.
 """
@@ -40,6 +42,12 @@ from bridge.model import AgentState, EndpointKey, LineState, Snapshot, StateChan
 
 TEAMS_PAUSE_PREFIX = "teams:"
 _LOCAL_MEMBER = re.compile(r"^Local/([^@/]+)@")
+# What a blind adapter says about every endpoint it reported (field, value).
+_BLIND: tuple[tuple[str, LineState | Toggle], ...] = (
+    ("line", LineState.UNKNOWN),
+    ("dnd", Toggle.UNKNOWN),
+    ("away", Toggle.UNKNOWN),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +206,7 @@ class AmiTracker:
         if self._config.freepbx:
             dnd = self._dnd.get(exten, Toggle.OFF)
         away = PRESENCE_TO_AWAY.get(self._presence.get(exten, "not_set"), Toggle.OFF)
-        line = None if devices else self._hint_line(exten)
+        line = LineState.IDLE if devices else self._hint_line(exten)
         views[EndpointKey(self._adapter, exten, context)] = EndpointView(line, dnd, away, self._agent(exten))
         return views
 
@@ -355,10 +363,15 @@ class AmiTracker:
         return Snapshot(self._adapter, changes)
 
     def disconnected(self) -> list[StateChange]:
-        """The adapter went blind: every line we reported becomes unknown (the core's grace applies)."""
+        """The adapter went blind: every line, dnd and away we reported becomes unknown.
+
+        The core's unknown grace then keeps the last Teams state for a while and clears it after;
+        a DND left ``on`` would outrank that and hold Do not disturb for as long as the PBX is away.
+        """
         out: list[StateChange] = []
         for key, view in list(self._views.items()):
-            if view.line is not None and view.line is not LineState.UNKNOWN:
-                self._views[key] = replace(view, line=LineState.UNKNOWN)
-                out.append(StateChange(key, line=LineState.UNKNOWN))
+            blind = {name: unknown for name, unknown in _BLIND if getattr(view, name) not in (None, unknown)}
+            if blind:
+                self._views[key] = replace(view, **blind)
+                out.append(replace(StateChange(key), **blind))
         return out

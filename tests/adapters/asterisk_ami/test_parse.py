@@ -246,8 +246,10 @@ def test_a_person_with_two_devices_is_busy_while_either_is_in_a_call() -> None:
     tracker = _tracker()
     tracker.learn(_facts(b"ActionID: D"))
     snap = tracker.snapshot()
-    lines = {c.endpoint.device: c.line for c in snap.changes if c.endpoint.extension == "1002" and c.line}
+    ext = {c.endpoint.device: c.line for c in snap.changes if c.endpoint.extension == "1002" and c.line}
+    lines = {device: line for device, line in ext.items() if device}
     assert set(lines) == {"PJSIP/1002", "PJSIP/1102"}
+    assert ext[""] is LineState.IDLE  # the extension's own endpoint: its devices carry the calls
     busiest = max(lines.values(), key=LINE_RANK.__getitem__)
     assert busiest is LineState.IN_CALL
     _feed(tracker, _device_event("PJSIP/1002", "NOT_INUSE"))
