@@ -14,12 +14,15 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bridge import __version__
 from bridge.config import BridgeConfig, load_config
 from bridge.emulator import cli as emulator_cli
 from bridge.errors import BridgeError, ConfigError
+
+if TYPE_CHECKING:
+    from bridge.runtime.store import StateStore
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -94,6 +97,16 @@ def _load(path: Path | None, err: TextIO = sys.stderr) -> BridgeConfig | None:
         return None
 
 
+def _open_store(config: BridgeConfig) -> StateStore | None:
+    from bridge.runtime.store import StateStore
+
+    try:
+        return StateStore(config.state.path).open()
+    except BridgeError as exc:
+        print(f"presence-bridge: {exc}", file=sys.stderr)
+        return None
+
+
 async def _until_signalled(body: Awaitable[object]) -> None:
     """Run ``body`` until it ends or SIGINT/SIGTERM arrives (then cancel it)."""
     task = asyncio.ensure_future(body)
@@ -122,12 +135,9 @@ async def _run(args: argparse.Namespace) -> int:
     from bridge.runtime.clock import SystemClock
     from bridge.runtime.http import build_app
     from bridge.runtime.service import BridgeService
-    from bridge.runtime.store import StateStore
 
-    try:
-        store = StateStore(config.state.path).open()
-    except BridgeError as exc:
-        print(f"presence-bridge: {exc}", file=sys.stderr)
+    store = _open_store(config)
+    if store is None:
         return EXIT_FAILED
     try:
         service = BridgeService(config, clock=SystemClock(), store=store)
@@ -180,12 +190,9 @@ async def _release(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from bridge.runtime.clock import SystemClock
     from bridge.runtime.service import build_tenant
-    from bridge.runtime.store import StateStore
 
-    try:
-        store = StateStore(config.state.path).open()
-    except BridgeError as exc:
-        print(f"presence-bridge: {exc}", file=sys.stderr)
+    store = _open_store(config)
+    if store is None:
         return EXIT_FAILED
     import random
 

@@ -619,26 +619,17 @@ class Publisher:
     def _persist_intent(self, person: _Person, target: Pair) -> None:
         """Write-ahead: record a session we are about to create, so a bridge stopped while the
         request is in flight still knows it may own one (a later clear of it is safe: 404 = done)."""
-        record = PublishedRecord(
-            person.id,
-            self.tenant,
-            target,
-            self._clock.now() + self._expiry,
-            person.preferred,
-            person.preferred_expires_at,
-        )
-        try:
-            self._store.save_published(record, self._clock.now())
-        except StoreError as exc:
-            self.counters["store_errors"] += 1
-            log.warning("state store write failed for person=%s: %s", person.id, exc)
+        self._save(person, target, self._clock.now() + self._expiry)
 
     def _persist(self, person: _Person) -> None:
         expires = None
         if person.session is not None:
             expires = self._clock.now() + timedelta(seconds=person.session_deadline - self._clock.monotonic())
+        self._save(person, person.session, expires)
+
+    def _save(self, person: _Person, session: Pair | None, expires: datetime | None) -> None:
         record = PublishedRecord(
-            person.id, self.tenant, person.session, expires, person.preferred, person.preferred_expires_at
+            person.id, self.tenant, session, expires, person.preferred, person.preferred_expires_at
         )
         try:
             self._store.save_published(record, self._clock.now())
