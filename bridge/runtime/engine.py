@@ -171,25 +171,10 @@ class Engine:
             self._decide(key, f"snapshot from {snap.adapter}")
 
     def _health(self, change: HealthChange) -> None:
-        before = self.adapter_health.get(change.adapter)
+        """Recorded for /healthz. Line state is not touched here: an adapter that loses its PBX
+        reports its endpoints ``unknown`` itself (the core's grace period applies), while a
+        push-only listener's hiccup says nothing about the phones (their last state stands)."""
         self.adapter_health[change.adapter] = change.health
-        if (
-            change.health in (Health.CONNECTED, Health.STOPPED, Health.CONNECTING)
-            or before is not Health.CONNECTED
-        ):
-            return
-        # The adapter lost its PBX: its endpoints are unknown (the policy's grace period applies).
-        touched: set[str] = set()
-        for endpoint, owner in self._endpoint_owner.items():
-            if endpoint.adapter == change.adapter:
-                slot = self.people[owner]
-                role, state = slot.endpoints[endpoint]
-                if state.line is not LineState.UNKNOWN:
-                    state = dataclasses.replace(state, line=LineState.UNKNOWN, line_since=self._mono())
-                    slot.endpoints[endpoint] = (role, state)
-                    touched.add(owner)
-        for key in touched:
-            self._decide(key, f"{change.adapter} {change.health.value}")
 
     # --- decisions -------------------------------------------------------------------------
 
