@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from adapters.asterisk_ami.config import AmiConfig
 from adapters.asterisk_ami.frames import AmiMessage
-from adapters.asterisk_ami.parse import AstDbFact, Fact, Shutdown, Unrecognised, parse_message
+from adapters.asterisk_ami.parse import AgentCallEnded, AstDbFact, Fact, Shutdown, Unrecognised, parse_message
 from adapters.asterisk_ami.protocol import AmiClosed, AmiReply, AmiSession, AmiTimeout, within
 from adapters.asterisk_ami.tracker import AmiTracker
 from adapters.asterisk_ami.writeback import (
@@ -64,6 +64,7 @@ class AmiAdapter:
         self._session: AmiSession | None = None
         self._resyncing = False
         self._held: list[AmiMessage] = []
+        self._wrapup_timers: set[asyncio.Task[None]] = set()
         self._auth_logged = False
         self._missing_logged: set[str] = set()
         self._closed_stream = False
@@ -208,9 +209,10 @@ class AmiAdapter:
             for task in done:
                 task.result()  # raises why the session ended
         finally:
-            for task in (reader_task, *helpers):
+            timers, self._wrapup_timers = list(self._wrapup_timers), set()  # a resync rebuilds agents
+            for task in (reader_task, *helpers, *timers):
                 task.cancel()
-            await asyncio.gather(reader_task, *helpers, return_exceptions=True)
+            await asyncio.gather(reader_task, *helpers, *timers, return_exceptions=True)
             await session.close()
             self._fold_counts(session)
             self._session = None
@@ -324,7 +326,20 @@ class AmiAdapter:
             log.info("AMI %s: PBX is shutting down (restart=%s)", self.name, fact.restart)
             self._went_blind()
             return
+        if isinstance(fact, AgentCallEnded):
+            changes, until = self._tracker.start_wrapup(fact, self._clock.monotonic())
+            self._publish(changes)
+            if until is not None:
+                timer = asyncio.create_task(self._end_wrapup(until), name=f"ami-wrapup:{self.name}")
+                self._wrapup_timers.add(timer)
+                timer.add_done_callback(self._wrapup_timers.discard)
+            return
         self._publish(self._tracker.apply(fact))
+
+    async def _end_wrapup(self, until: float) -> None:
+        """One wrap-up timer on the injected clock; owned by the session (cancelled when it ends)."""
+        await self._clock.sleep(until - self._clock.monotonic())
+        self._publish(self._tracker.end_wrapups(self._clock.monotonic()))
 
     def _publish(self, changes: list[StateChange]) -> None:
         for change in changes:

@@ -38,6 +38,9 @@ class AmiConfig(BaseModel):
     devices: dict[str, str] = Field(default_factory=dict)
     freepbx: bool = True  # read AMPUSER/DEVICE/DND from AstDB, follow Custom:DND<ext>
     astdb_poll_interval: float = Field(60.0, gt=0)  # AstDB writes raise no event: re-read this often
+    # Queue -> wrap-up seconds for queues whose wrapuptime is set in queues.conf: AMI reports only a
+    # member's own Wrapuptime (used when > 0), never the queue's.
+    wrapup_seconds: dict[str, float] = Field(default_factory=dict)
     ignore_contexts: tuple[str, ...] = FREEPBX_IGNORE_CONTEXTS
     ignore_exten_patterns: tuple[str, ...] = FREEPBX_IGNORE_PATTERNS
 
@@ -66,6 +69,14 @@ class AmiConfig(BaseModel):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+        return value
+
+    @field_validator("wrapup_seconds")
+    @classmethod
+    def _wrapup_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(queue for queue, seconds in value.items() if seconds < 0)
+        if bad:
+            raise ValueError(f"wrap-up seconds must be >= 0 (queue {', '.join(bad)})")
         return value
 
     @field_validator("teams_family")

@@ -127,7 +127,6 @@ IGNORED_EVENTS = frozenset(
         "QueueCallerAbandon",
         "AgentCalled",
         "AgentConnect",
-        "AgentComplete",
         "AgentRingNoAnswer",
         "AgentDump",
         "UserEvent",
@@ -203,6 +202,14 @@ class QueueMemberFact:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentCallEnded:
+    """AgentComplete: a queue member's call ended; the member's wrap-up time starts now."""
+
+    queue: str
+    interface: str
+
+
+@dataclass(frozen=True, slots=True)
 class AstDbFact:
     """One AstDB entry, ``key`` as the full path without the leading slash ("DND/1001")."""
 
@@ -225,7 +232,17 @@ class Unrecognised:
     reason: str
 
 
-Fact = DeviceFact | HintFact | PresenceFact | QueueMemberFact | AstDbFact | Shutdown | Ignored | Unrecognised
+Fact = (
+    DeviceFact
+    | HintFact
+    | PresenceFact
+    | QueueMemberFact
+    | AgentCallEnded
+    | AstDbFact
+    | Shutdown
+    | Ignored
+    | Unrecognised
+)
 
 
 def _int(text: str | None, default: int = 0) -> int | None:
@@ -286,6 +303,11 @@ def parse_message(msg: AmiMessage) -> Fact:
         return PresenceFact(provider, status)
     if event in QUEUE_MEMBER_EVENTS:
         return _queue_member(msg, event)
+    if event == "AgentComplete":
+        queue, interface = msg.get("Queue"), msg.get("Interface")
+        if not queue or not interface:
+            return Unrecognised("AgentComplete without Queue/Interface")
+        return AgentCallEnded(queue, interface)
     if event in ("DBGetTreeResponse", "DBGetResponse"):
         key = msg.get("Key")
         if key is None:

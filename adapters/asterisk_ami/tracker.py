@@ -31,6 +31,7 @@ from adapters.asterisk_ami.parse import (
     FREEPBX_DND_DEVICE,
     FREEPBX_DND_STATE,
     PRESENCE_TO_AWAY,
+    AgentCallEnded,
     AstDbFact,
     DeviceFact,
     Fact,
@@ -79,6 +80,7 @@ class AmiTracker:
             "own_state_events": 0,
             "ignored_hints": 0,
             "unrecognised_states": 0,
+            "unknown_member_events": 0,
         }
         self._reset()
         self._views: dict[EndpointKey, EndpointView] = {}
@@ -91,6 +93,7 @@ class AmiTracker:
         self._dnd: dict[str, Toggle] = {}
         self._presence: dict[str, str] = {}  # exten -> presence status
         self._members: dict[tuple[str, str], QueueMemberFact] = {}
+        self._wrapups: dict[tuple[str, str], float] = {}  # (queue, interface) -> end, caller's monotonic
         self._rebind()
 
     # --- bindings --------------------------------------------------------------------
@@ -191,7 +194,7 @@ class AmiTracker:
             logged_in=bool(active),
             paused=bool(paused),
             reason=(paused[0].reason or None) if paused else None,
-            wrapup=False,
+            wrapup=any((m.queue, m.interface) in self._wrapups for m in active),
         )
 
     def _views_for(self, exten: str) -> dict[EndpointKey, EndpointView]:
@@ -241,6 +244,8 @@ class AmiTracker:
             return {exten}
         if isinstance(fact, QueueMemberFact):
             self._members[(fact.queue, fact.interface)] = fact
+            if fact.in_call or fact.removed:  # a new call (or logged out) ends a wrap-up
+                self._wrapups.pop((fact.queue, fact.interface), None)
             exten = self._member_extension(fact)
             return {exten} if exten else set()
         if isinstance(fact, AstDbFact):
@@ -298,6 +303,35 @@ class AmiTracker:
         self._rebind()
         affected |= before | set(self._ext_devices)
         return self._diff(affected)
+
+    # --- agent wrap-up (timed by the caller: pass its monotonic clock) -------------------
+
+    def start_wrapup(self, fact: AgentCallEnded, now: float) -> tuple[list[StateChange], float | None]:
+        """A queue call ended: the member wraps up for its ``Wrapuptime`` (else the configured
+        ``wrapup_seconds`` of the queue). Returns the changes and when the wrap-up ends (None: none)."""
+        key = (fact.queue, fact.interface)
+        member = self._members.get(key)
+        if member is None:
+            self.counters["unknown_member_events"] += 1
+            return [], None
+        seconds = member.wrapup_time or self._config.wrapup_seconds.get(fact.queue, 0.0)
+        exten = self._member_extension(member)
+        if seconds <= 0 or exten is None:
+            return [], None
+        self._wrapups[key] = now + seconds
+        return self._diff({exten}), now + seconds
+
+    def end_wrapups(self, now: float) -> list[StateChange]:
+        """Wrap-ups whose time is up end; the endpoints whose agent state changed."""
+        done = [key for key, until in self._wrapups.items() if until <= now]
+        extens: set[str] = set()
+        for key in done:
+            del self._wrapups[key]
+            member = self._members.get(key)
+            exten = self._member_extension(member) if member is not None else None
+            if exten is not None:
+                extens.add(exten)
+        return self._diff(extens)
 
     # --- our own writes --------------------------------------------------------------
 

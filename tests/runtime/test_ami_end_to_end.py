@@ -62,10 +62,15 @@ BOB_DESK_HANGS_UP = _pick("30_freepbx_synth", "PJSIP/1002", "NOT_INUSE")
 BOB_DND_ON = _pick("07_devstate_dnd_hint", "Custom:DND1002", "BUSY")  # recorded
 BOB_DND_OFF = _pick("07_devstate_dnd_hint", "Custom:DND1002", "NOT_INUSE")  # recorded
 TEAMS_LAMP = _pick("30_freepbx_synth", "Custom:TEAMS1001", "NOT_INUSE")
+AGENT_COMPLETE = live("15_queue", b"Event: AgentComplete")[0]  # recorded end of Alice's queue call
 SHUTDOWN = live("17_core_restart_eof", b"Event: Shutdown")[0]  # recorded "core restart now"
 
 
-def ami_yaml(handle: EmulatorHandle, tmp: Path, port: int, secret: str = "bridgesecret") -> str:
+def ami_yaml(
+    handle: EmulatorHandle, tmp: Path, port: int, secret: str = "bridgesecret", wrapup: bool = False
+) -> str:
+    alice_mapping = ", mapping: {agent_wrapup: Busy/InACall}" if wrapup else ""
+    adapter_wrapup = "wrapup_seconds: {labqueue: 30}" if wrapup else ""
     return f"""
 tenants:
   demo:
@@ -76,7 +81,8 @@ tenants:
     graph_url: {handle.graph_url}
     ca_file: {handle.ca_file}
 people:
-  - {{id: {ALICE}, tenant: demo, name: Alice, endpoints: [{{adapter: pbx, extension: "1001"}}]}}
+  - {{id: {ALICE}, tenant: demo, name: Alice,
+     endpoints: [{{adapter: pbx, extension: "1001"}}]{alice_mapping}}}
   - {{id: {BOB}, tenant: demo, name: Bob, endpoints: [{{adapter: pbx, extension: "1002"}}]}}
 adapters:
   pbx:
@@ -87,13 +93,16 @@ adapters:
     secret: {secret}
     freepbx: true
     ping_interval: 3600   # the tests jump the clock by minutes; the watchdog has its own adapter test
+    {adapter_wrapup}
 state:
   path: {tmp / "state.db"}
 """
 
 
-def ami_config(handle: EmulatorHandle, tmp: Path, port: int, secret: str = "bridgesecret") -> BridgeConfig:
-    return load_config_text(ami_yaml(handle, tmp, port, secret), "<ami-e2e>", environ={})
+def ami_config(
+    handle: EmulatorHandle, tmp: Path, port: int, secret: str = "bridgesecret", wrapup: bool = False
+) -> BridgeConfig:
+    return load_config_text(ami_yaml(handle, tmp, port, secret, wrapup), "<ami-e2e>", environ={})
 
 
 @contextlib.asynccontextmanager
@@ -224,6 +233,20 @@ async def test_freepbx_dnd_set_only_in_astdb_is_found_by_the_periodic_reread(tmp
             await clock.advance(60.0)  # astdb_poll_interval
             await until(emu, lambda: emu.presence_of(ALICE) == PRESENTING)
             await until(emu, lambda: emu.presence_of(BOB) == IN_A_CALL)
+
+
+async def test_queue_agent_wrapup_shows_busy_when_mapped_and_ends_on_the_clock(tmp_path: Path) -> None:
+    clock = new_clock()
+    async with fake_pbx() as pbx, emulator(tmp_path, clock) as handle:
+        emu = handle.emulator
+        async with running_service(ami_config(handle, tmp_path, pbx.port, wrapup=True), clock):
+            await pbx.push(AGENT_COMPLETE)  # Alice (Local/1001@lab-agents) finished a labqueue call
+            await until(emu, lambda: emu.presence_of(ALICE) == IN_A_CALL)
+            await clock.advance(29.0)
+            assert emu.presence_of(ALICE) == IN_A_CALL
+            await clock.advance(1.5)  # wrapup_seconds: {labqueue: 30}
+            await until(emu, lambda: emu.presence_of(ALICE) == AVAILABLE)
+            assert our_writes(emu, ALICE) == ["setPresence", "clearPresence"]
 
 
 async def test_pbx_restart_mid_call_resync_leaves_no_stale_busy(tmp_path: Path) -> None:
