@@ -161,7 +161,8 @@ def decide(
     for key, role, state in endpoints:
         if role is not _PERSONAL:
             continue
-        rank = LINE_RANK[state.line]
+        # A line never reported (an endpoint that only carries dnd/away) ranks below every known one.
+        rank = LINE_RANK[state.line] if state.line_since is not None or state.line is not _UNKNOWN else 0
         if rank > best:
             best, busy_key, busy_state = rank, key, state
         since = state.line_since

@@ -397,3 +397,13 @@ def test_dnd_off_on_an_endpoint_whose_line_was_never_reported_clears_at_once() -
     assert off is not None
     cleared = run([(DESK, EndpointRole.PERSONAL, off)], mono=11.0, previous=busy.intent)
     assert cleared.intent.session is None
+
+
+def test_an_endpoint_that_never_reported_a_line_does_not_mask_the_idle_hold() -> None:
+    """dnd/away-only endpoints (e.g. the AMI extension key) must not outrank a phone that just hung up."""
+    ext_only = merge(None, StateChange(EndpointKey("pbx", "1001"), dnd=Toggle.OFF), 1.0)
+    assert ext_only is not None and ext_only.line_since is None
+    phone = (SOFT, EndpointRole.PERSONAL, EndpointState(line=LineState.IDLE, line_since=99.0))
+    held = run([phone, (DESK, EndpointRole.PERSONAL, ext_only)], mono=100.0, previous=TeamsIntent(IN_A_CALL))
+    assert held.line is LineState.IDLE
+    assert held.intent.session == IN_A_CALL and held.recheck_at == 102.0
