@@ -254,7 +254,11 @@ def _freepbx_hints(args: argparse.Namespace, out: TextIO) -> int:
     except ImportError:
         print("presence-bridge: the Asterisk adapter is not installed", file=sys.stderr)
         return EXIT_FAILED
-    out.write(freepbx_hints(list(args.extensions), context=args.context))
+    try:
+        out.write(freepbx_hints(list(args.extensions), context=args.context))
+    except (BridgeError, ValueError) as exc:
+        print(f"presence-bridge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

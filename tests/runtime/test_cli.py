@@ -106,3 +106,12 @@ async def test_demo_command_runs_and_exits_cleanly() -> None:
     assert "we ask Teams for" in out and "Teams shows" in out
     assert "Alice" in out and "Erin" in out
     assert "Busy/InACall" in out  # Alice answered at t=2 s
+
+
+async def test_freepbx_hints_prints_a_pasteable_teams_blf_context() -> None:
+    code, out, err = await cli("freepbx-hints", "1001", "1002")
+    assert code == 0, err
+    assert "[teams-blf]" in out
+    assert "Custom:TEAMS1001" in out and "Custom:TEAMS1002" in out
+    code, _, err = await cli("freepbx-hints", "10;01")
+    assert code == 2 and "10;01" in err and "Traceback" not in err
