@@ -21,7 +21,7 @@ import httpx
 
 from adapters.base import HEALTH_READINESS, Adapter, AdapterDeps, Health, get_factory
 from bridge.config import BridgeConfig, TenantConfig
-from bridge.errors import BridgeError, GraphError
+from bridge.errors import BridgeError, ConfigError, GraphError
 from bridge.presence import Pair
 from bridge.runtime.clock import Clock
 from bridge.runtime.engine import Engine, PersonSlot
@@ -61,7 +61,12 @@ class TenantRuntime:
 
 def token_provider(cfg: TenantConfig) -> MsalTokenProvider:
     secret = cfg.client_secret.get_secret_value() if cfg.client_secret is not None else None
-    pem = Path(cfg.certificate_file).read_bytes() if cfg.certificate_file is not None else None
+    pem = None
+    if cfg.certificate_file is not None:
+        try:
+            pem = Path(cfg.certificate_file).read_bytes()
+        except OSError as exc:
+            raise ConfigError([f"certificate_file {cfg.certificate_file}: {exc.strerror or exc}"]) from exc
     return MsalTokenProvider(
         tenant_id=cfg.tenant_id,
         client_id=cfg.client_id,
