@@ -1,0 +1,118 @@
+"""Benchmark 1: canonical events per second through ``Engine.handle`` on one core.
+
+The engine gets 2,000 people with 1-3 endpoints each and a no-op publish callback; events come
+from per-endpoint call lifecycles (ring, answer, hold, resume, hang up, sometimes a conference
+or an unanswered outbound call), and in the "mixed" run also DND and away toggles and phones
+unregistering. Simulated time moves 1 ms per event; the engine's timers (idle hold, dialing
+delay) fire every 1,000 events, outside the timed part (they are decisions, not events).
+Bar: >= 100,000 events/s per mix.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from benchmarks.population import Person, bridge_config, people
+from benchmarks.results import Bar, Result
+from bridge.model import LineState, StateChange, Toggle
+from bridge.presence import TeamsIntent
+from bridge.runtime.engine import Engine
+
+NAME = "policy_throughput"
+BAR = Bar(">=", 100_000)
+PEOPLE = 2000
+EVENTS = 300_000
+TIMER_EVERY = 1000  # events between due() calls (the service calls it whenever a timer is due)
+TICK = 0.001  # simulated seconds per event
+
+# The next line state of an endpoint, by its current one: weighted choices.
+CALL_STEPS: dict[LineState, tuple[tuple[LineState, ...], tuple[float, ...]]] = {
+    LineState.IDLE: ((LineState.RINGING, LineState.DIALING), (0.6, 0.4)),
+    LineState.RINGING: ((LineState.IN_CALL, LineState.IDLE), (0.8, 0.2)),
+    LineState.DIALING: ((LineState.IN_CALL, LineState.IDLE), (0.7, 0.3)),
+    LineState.IN_CALL: ((LineState.ON_HOLD, LineState.IDLE, LineState.IN_CONFERENCE), (0.3, 0.6, 0.1)),
+    LineState.ON_HOLD: ((LineState.IN_CALL,), (1.0,)),
+    LineState.IN_CONFERENCE: ((LineState.IDLE,), (1.0,)),
+    LineState.UNAVAILABLE: ((LineState.IDLE,), (1.0,)),
+}
+MIXES = ("calls", "mixed")
+
+
+def events(population: tuple[Person, ...], count: int, mix: str, seed: int = 2) -> list[StateChange]:
+    """A seeded event stream for ``mix`` ("calls": line changes only; "mixed": + dnd/away/unregister)."""
+    if mix not in MIXES:
+        raise ValueError(f"unknown mix {mix!r}; allowed: {', '.join(MIXES)}")
+    rng = random.Random(seed)
+    endpoints = [e for p in population for e in p.endpoints]
+    line = dict.fromkeys(endpoints, LineState.IDLE)
+    dnd = dict.fromkeys(endpoints, Toggle.OFF)
+    out: list[StateChange] = []
+    for _ in range(count):
+        endpoint = rng.choice(endpoints)
+        roll = rng.random() if mix == "mixed" else 1.0
+        if roll < 0.05:
+            dnd[endpoint] = Toggle.OFF if dnd[endpoint] is Toggle.ON else Toggle.ON
+            out.append(StateChange(endpoint, dnd=dnd[endpoint]))
+        elif roll < 0.08:
+            out.append(StateChange(endpoint, away=rng.choice((Toggle.ON, Toggle.OFF))))
+        elif roll < 0.10 and line[endpoint] is LineState.IDLE:
+            line[endpoint] = LineState.UNAVAILABLE
+            out.append(StateChange(endpoint, line=LineState.UNAVAILABLE))
+        else:
+            states, weights = CALL_STEPS[line[endpoint]]
+            line[endpoint] = rng.choices(states, weights)[0]
+            out.append(StateChange(endpoint, line=line[endpoint]))
+    return out
+
+
+class _Mono:
+    def __init__(self) -> None:
+        self.value = 1000.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+def measure(population: tuple[Person, ...], stream: list[StateChange]) -> tuple[float, dict[str, int]]:
+    """Events per second over ``stream`` (one engine, no-op publish); and the engine's counters."""
+    config = bridge_config(population)
+    published = [0]
+
+    def publish(tenant: str, object_id: str, intent: TeamsIntent, cause: str) -> None:
+        published[0] += 1
+
+    mono = _Mono()
+    engine = Engine(config, publish=publish, store=None, monotonic=mono)
+    handle = engine.handle
+    in_handle = 0.0
+    for first in range(0, len(stream), TIMER_EVERY):
+        start = time.perf_counter()
+        for event in stream[first : first + TIMER_EVERY]:
+            handle(event)
+            mono.value += TICK
+        in_handle += time.perf_counter() - start
+        engine.due()  # timers fire between chunks, outside the timed part (they are not events)
+    counters = dict(engine.counters, published=published[0])
+    return len(stream) / in_handle, counters
+
+
+def run(people_count: int = PEOPLE, event_count: int = EVENTS) -> list[Result]:
+    population = people(people_count)
+    results = []
+    for mix in MIXES:
+        stream = events(population, event_count, mix)
+        rate, counters = measure(population, stream)
+        results.append(
+            Result(
+                NAME,
+                f"{mix}_events_per_s",
+                round(rate),
+                "events/s",
+                BAR,
+                note=f"{people_count} people, {len(stream):,} events, "
+                f"{counters['transitions']:,} Teams transitions",
+                extra={k: float(v) for k, v in counters.items()},
+            )
+        )
+    return results
