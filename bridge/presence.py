@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Pair:
-    """An (availability, activity) pair, PascalCase as Graph returns it."""
+class Pair(NamedTuple):
+    """An (availability, activity) pair, PascalCase as Graph returns it.
+
+    A NamedTuple (immutable, ordered) rather than a dataclass: pairs are hashed and compared on
+    every decision, and tuple hashing runs in C.
+    """
 
     availability: str
     activity: str

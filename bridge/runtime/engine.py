@@ -26,6 +26,8 @@ from bridge.runtime.store import StateStore
 
 log = logging.getLogger(__name__)
 
+ROUTE_CACHE_MAX = 200_000  # endpoints whose routing is remembered (unmapped ones included)
+
 # Publish callback: (tenant, object id, intent, cause)
 Publish = Callable[[str, str, TeamsIntent, str], None]
 
@@ -37,10 +39,17 @@ class PersonSlot:
     config: PersonConfig
     object_id: str | None  # None until the UPN is resolved
     table_for: Callable[[str], MappingTable]
-    endpoints: dict[EndpointKey, tuple[EndpointRole, EndpointState]] = field(default_factory=dict)
+    # endpoint -> (endpoint, role, state): the very triples ``policy.decide`` takes
+    endpoints: dict[EndpointKey, tuple[EndpointKey, EndpointRole, EndpointState]] = field(
+        default_factory=dict
+    )
     previous: TeamsIntent | None = None
     decision: Decision | None = None
-    last_event: str = ""
+    last_event: object = ""
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        self.key = self.config.key
 
     @property
     def label(self) -> str:
@@ -63,9 +72,10 @@ class Engine:
         self._mono = monotonic
         self._presenting = presenting_supported
         self.people: dict[str, PersonSlot] = {
-            p.key: PersonSlot(p, p.id, config.table_for(p)) for p in config.people
+            p.key: PersonSlot(p, p.id, _Tables(config.table_for(p)).__getitem__) for p in config.people
         }
         self._endpoint_owner: dict[EndpointKey, str] = {}
+        self._routes: dict[EndpointKey, tuple[PersonSlot, EndpointRole] | None] = {}
         self._timers: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self.adapter_health: dict[str, Health] = {}
@@ -98,77 +108,95 @@ class Engine:
             if role is EndpointRole.IGNORE:
                 continue
             state = dataclasses.replace(state, line_since=now, restored=True)
-            self.people[person.key].endpoints[key] = (role, state)
+            self.people[person.key].endpoints[key] = (key, role, state)
             self._endpoint_owner[key] = person.key
             restored += 1
         return restored
 
     def decide_all(self) -> None:
-        for key in self.people:
-            self._decide(key, "start")
+        for slot in self.people.values():
+            self._decide(slot, "start")
 
     def handle_resolved(self, key: str) -> None:
         """A person's UPN was (re)resolved: publish what the core already wants for them."""
-        self._decide(key, "resolved")
+        self._decide(self.people[key], "resolved")
 
     # --- events ----------------------------------------------------------------------------
 
     def handle(self, event: AdapterEvent) -> None:
         self.counters["events"] += 1
         if isinstance(event, StateChange):
-            touched = self._apply(event)
-            if touched:
-                self._decide(touched, f"{describe(event.endpoint)} {_summary(event)}")
+            mono = self._mono()
+            slot = self._apply(event, mono)
+            if slot is not None:
+                self._decide(slot, _Cause(event), mono)
         elif isinstance(event, Snapshot):
             self._snapshot(event)
         elif isinstance(event, HealthChange):
             self._health(event)
 
-    def _apply(self, change: StateChange) -> str | None:
-        routed = self._config.route(change.endpoint)
+    def _route(self, endpoint: EndpointKey) -> tuple[PersonSlot, EndpointRole] | None:
+        try:
+            return self._routes[endpoint]
+        except KeyError:
+            routed = self._config.route(endpoint)
+            hit = (self.people[routed[0].key], routed[1]) if routed is not None else None
+            if len(self._routes) < ROUTE_CACHE_MAX:
+                self._routes[endpoint] = hit
+            return hit
+
+    def _apply(self, change: StateChange, mono: float) -> PersonSlot | None:
+        """Merge one change into its endpoint; the person to re-decide, or None."""
+        endpoint = change.endpoint
+        routed = self._route(endpoint)
         if routed is None:
             self.counters["unmapped"] += 1
-            log.debug("unmapped endpoint %s", describe(change.endpoint))
+            log.debug("unmapped endpoint %s", describe(endpoint))
             return None
-        person, role = routed
+        slot, role = routed
         if role is EndpointRole.IGNORE:
             self.counters["ignored_role"] += 1
             return None
-        slot = self.people[person.key]
-        prev = slot.endpoints.get(change.endpoint)
-        merged = merge(prev[1] if prev else None, change, self._mono())
+        prev = slot.endpoints.get(endpoint)
+        merged = merge(prev[2] if prev else None, change, mono)
         if merged is None:
             self.counters["stale"] += 1
-            log.info("stale event dropped for %s", describe(change.endpoint), extra={"person": slot.label})
+            log.info("stale event dropped for %s", describe(endpoint), extra={"person": slot.label})
             return None
-        slot.endpoints[change.endpoint] = (role, merged)
-        self._endpoint_owner[change.endpoint] = person.key
-        self._save(change.endpoint, merged)
+        if prev is not None and prev[2] is merged:
+            return None  # nothing changed: the decision cannot change either (timers handle time)
+        slot.endpoints[endpoint] = (endpoint, role, merged)
+        if prev is None:
+            self._endpoint_owner[endpoint] = slot.key
+        if self._store is not None:
+            self._save(endpoint, merged)
         if change.echo:
             self.counters["echoes"] += 1
             return None
-        return person.key
+        return slot
 
     def _snapshot(self, snap: Snapshot) -> None:
         self.counters["snapshots"] += 1
-        touched: set[str] = set()
+        touched: dict[str, PersonSlot] = {}
         seen: set[EndpointKey] = set()
+        mono = self._mono()
         for change in snap.changes:
             seen.add(change.endpoint)
-            key = self._apply(change)
-            if key:
-                touched.add(key)
+            slot = self._apply(change, mono)
+            if slot is not None:
+                touched[slot.key] = slot
         if not snap.partial:
-            for endpoint, owner in list(self._endpoint_owner.items()):
+            for endpoint in list(self._endpoint_owner):
                 if endpoint.adapter != snap.adapter or endpoint in seen:
                     continue
                 reset = StateChange(
                     endpoint, line=LineState.IDLE, dnd=Toggle.OFF, away=Toggle.OFF, at=snap.at
                 )
-                if self._apply(reset):
-                    touched.add(owner)
-        for key in touched:
-            self._decide(key, f"snapshot from {snap.adapter}")
+                slot = self._apply(reset, mono)
+                if slot is not None:
+                    touched[slot.key] = slot
+        for slot in touched.values():
+            self._decide(slot, f"snapshot from {snap.adapter}")
 
     def _health(self, change: HealthChange) -> None:
         """Recorded for /healthz. Line state is not touched here: an adapter that loses its PBX
@@ -178,43 +206,41 @@ class Engine:
 
     # --- decisions -------------------------------------------------------------------------
 
-    def _decide(self, key: str, cause_event: str) -> None:
-        slot = self.people[key]
+    def _decide(self, slot: PersonSlot, cause_event: object, mono: float | None = None) -> None:
         slot.last_event = cause_event
-        endpoints = [(ep, role, state) for ep, (role, state) in slot.endpoints.items()]
-        tenant = slot.config.tenant
+        config = slot.config
         decision = decide(
-            endpoints,
+            list(slot.endpoints.values()),
             slot.table_for,
             slot.previous,
-            self._mono(),
-            presenting_supported=self._presenting(tenant),
+            self._mono() if mono is None else mono,
+            presenting_supported=self._presenting(config.tenant),
         )
         self.counters["decisions"] += 1
         slot.decision = decision
         if decision.recheck_at is not None:
-            heapq.heappush(self._timers, (decision.recheck_at, next(self._seq), key))
+            heapq.heappush(self._timers, (decision.recheck_at, next(self._seq), slot.key))
         changed = not decision.intent.same_target(slot.previous)
         slot.previous = decision.intent
-        if not slot.config.publish:
-            return
-        if slot.object_id is None:
+        if not config.publish or slot.object_id is None:
             return
         if changed:
             self.counters["transitions"] += 1
-            log.info(
-                "decision %s: %s -> %s",
-                slot.label,
-                cause_event,
-                _intent_text(decision.intent),
-                extra={
-                    "person": slot.config.key,
-                    "event": cause_event,
-                    "desired": _intent_text(decision.intent),
-                    "why": decision.cause,
-                },
-            )
-        self._publish(tenant, slot.object_id, decision.intent, decision.cause)
+            if log.isEnabledFor(logging.INFO):
+                desired = _intent_text(decision.intent)
+                log.info(
+                    "decision %s: %s -> %s",
+                    slot.label,
+                    cause_event,
+                    desired,
+                    extra={
+                        "person": config.key,
+                        "event": str(cause_event),
+                        "desired": desired,
+                        "why": decision.cause,
+                    },
+                )
+        self._publish(config.tenant, slot.object_id, decision.intent, decision.cause)
 
     def next_timer(self) -> float | None:
         return self._timers[0][0] if self._timers else None
@@ -227,7 +253,7 @@ class Engine:
             _, _, key = heapq.heappop(self._timers)
             fired.add(key)
         for key in fired:
-            self._decide(key, "timer")
+            self._decide(self.people[key], "timer")
         return len(fired)
 
     # --- persistence -----------------------------------------------------------------------
@@ -242,6 +268,30 @@ class Engine:
 
     def slots(self) -> Iterable[PersonSlot]:
         return self.people.values()
+
+
+class _Tables(dict[str, MappingTable]):
+    """adapter -> this person's resolved table, resolved once (``__getitem__`` is the hot path)."""
+
+    def __init__(self, resolve: Callable[[str], MappingTable]) -> None:
+        super().__init__()
+        self._resolve = resolve
+
+    def __missing__(self, adapter: str) -> MappingTable:
+        table = self[adapter] = self._resolve(adapter)
+        return table
+
+
+class _Cause:
+    """The event behind a decision, formatted only when a log line is written."""
+
+    __slots__ = ("change",)
+
+    def __init__(self, change: StateChange) -> None:
+        self.change = change
+
+    def __str__(self) -> str:
+        return f"{describe(self.change.endpoint)} {_summary(self.change)}"
 
 
 def _summary(change: StateChange) -> str:

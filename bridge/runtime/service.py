@@ -328,7 +328,7 @@ class BridgeService:
     def _row(self, slot: PersonSlot, teams: Mapping[str, Pair]) -> dict[str, str]:
         decision = slot.decision
         pbx = decision.line.value if decision and slot.endpoints else "-"
-        if any(state.dnd.value == "on" for _, state in slot.endpoints.values()):
+        if any(state.dnd.value == "on" for _, _, state in slot.endpoints.values()):
             pbx += " +dnd"
         desired = "-"
         sent = "-"
