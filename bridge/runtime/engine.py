@@ -8,7 +8,6 @@ driver (``bridge.runtime.service``) owns the tasks and the clock.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import logging
@@ -107,7 +106,7 @@ class Engine:
             person, role = routed
             if role is EndpointRole.IGNORE:
                 continue
-            state = dataclasses.replace(state, line_since=now, restored=True)
+            state = state._replace(line_since=now, restored=True)
             self.people[person.key].endpoints[key] = (key, role, state)
             self._endpoint_owner[key] = person.key
             restored += 1
@@ -115,17 +114,17 @@ class Engine:
 
     def decide_all(self) -> None:
         for slot in self.people.values():
-            self._decide(slot, "start")
+            self._decide(slot, "start", force=True)
 
     def handle_resolved(self, key: str) -> None:
         """A person's UPN was (re)resolved: publish what the core already wants for them."""
-        self._decide(self.people[key], "resolved")
+        self._decide(self.people[key], "resolved", force=True)
 
     # --- events ----------------------------------------------------------------------------
 
     def handle(self, event: AdapterEvent) -> None:
         self.counters["events"] += 1
-        if isinstance(event, StateChange):
+        if type(event) is StateChange:  # the hot path: one partial update
             mono = self._mono()
             slot = self._apply(event, mono)
             if slot is not None:
@@ -206,41 +205,45 @@ class Engine:
 
     # --- decisions -------------------------------------------------------------------------
 
-    def _decide(self, slot: PersonSlot, cause_event: object, mono: float | None = None) -> None:
+    def _decide(
+        self, slot: PersonSlot, cause_event: object, mono: float | None = None, *, force: bool = False
+    ) -> None:
+        """Re-decide one person; publish when the intent changed (or ``force``: start, resolution)."""
         slot.last_event = cause_event
         config = slot.config
+        previous = slot.previous
         decision = decide(
             list(slot.endpoints.values()),
             slot.table_for,
-            slot.previous,
+            previous,
             self._mono() if mono is None else mono,
             presenting_supported=self._presenting(config.tenant),
         )
-        self.counters["decisions"] += 1
+        counters = self.counters
+        counters["decisions"] += 1
         slot.decision = decision
+        intent = decision.intent
         if decision.recheck_at is not None:
             heapq.heappush(self._timers, (decision.recheck_at, next(self._seq), slot.key))
-        changed = not decision.intent.same_target(slot.previous)
-        slot.previous = decision.intent
-        if not config.publish or slot.object_id is None:
+        slot.previous = intent
+        if not (force or not intent.same_target(previous)) or not config.publish or slot.object_id is None:
             return
-        if changed:
-            self.counters["transitions"] += 1
-            if log.isEnabledFor(logging.INFO):
-                desired = _intent_text(decision.intent)
-                log.info(
-                    "decision %s: %s -> %s",
-                    slot.label,
-                    cause_event,
-                    desired,
-                    extra={
-                        "person": config.key,
-                        "event": str(cause_event),
-                        "desired": desired,
-                        "why": decision.cause,
-                    },
-                )
-        self._publish(config.tenant, slot.object_id, decision.intent, decision.cause)
+        counters["transitions"] += 1
+        if log.isEnabledFor(logging.INFO):
+            desired = _intent_text(intent)
+            log.info(
+                "decision %s: %s -> %s",
+                slot.label,
+                cause_event,
+                desired,
+                extra={
+                    "person": slot.key,
+                    "event": str(cause_event),
+                    "desired": desired,
+                    "why": decision.cause,
+                },
+            )
+        self._publish(config.tenant, slot.object_id, intent, decision.cause)
 
     def next_timer(self) -> float | None:
         return self._timers[0][0] if self._timers else None
