@@ -137,6 +137,18 @@ def describe(key: EndpointKey) -> str:
     return text
 
 
+def _session(previous: TeamsIntent | None, session: Pair | None, cause: str) -> TeamsIntent:
+    """A session-only intent, reusing ``previous`` when it is the same (the common case)."""
+    if (
+        previous is not None
+        and previous.session == session
+        and previous.preferred is None
+        and previous.reason == cause
+    ):
+        return previous
+    return TeamsIntent(session=session, reason=cause)
+
+
 def _earliest(a: float | None, b: float) -> float:
     return b if a is None or b < a else a
 
@@ -180,7 +192,7 @@ def decide(
 
     if busy_key is None or busy_state is None:
         cause = "no personal endpoint"
-        return Decision(TeamsIntent(reason=cause), None, _UNAVAILABLE, cause)
+        return Decision(_session(previous, None, cause), None, _UNAVAILABLE, cause)
     line = busy_state.line
     where = describe(busy_key)
 
@@ -196,7 +208,7 @@ def decide(
             if table.dnd_preferred:
                 intent = TeamsIntent(session, PREFERRED_DND, table.dnd_preferred_expiry, cause)
             else:
-                intent = TeamsIntent(session=session, reason=cause)
+                intent = _session(previous, session, cause)
             return Decision(intent, None, line, cause)
 
     table = table_for(busy_key.adapter)
@@ -235,14 +247,14 @@ def decide(
             ):
                 cause += f": keeping {kept} for the ongoing call"
                 action = kept
-        return Decision(TeamsIntent(session=action, reason=cause), recheck, line, cause)
+        return Decision(_session(previous, action, cause), recheck, line, cause)
 
     # 4. agent wrap-up
     if wrapup_key is not None:
         wrapup = table_for(wrapup_key.adapter).agent_wrapup
         if isinstance(wrapup, Pair):
             cause = f"agent wrap-up on {describe(wrapup_key)}"
-            return Decision(TeamsIntent(session=wrapup, reason=cause), recheck, line, cause)
+            return Decision(_session(previous, wrapup, cause), recheck, line, cause)
 
     # 5. idle hold
     if (
@@ -262,8 +274,8 @@ def decide(
         away = table_for(away_key.adapter).away
         if isinstance(away, Pair):
             cause = f"away on {describe(away_key)}"
-            return Decision(TeamsIntent(session=away, reason=cause), recheck, line, cause)
+            return Decision(_session(previous, away, cause), recheck, line, cause)
 
     # 7. idle
     cause = f"{line.value} on {where}"
-    return Decision(TeamsIntent(reason=cause), recheck, line, cause)
+    return Decision(_session(previous, None, cause), recheck, line, cause)

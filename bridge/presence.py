@@ -118,6 +118,8 @@ class TeamsIntent:
 
     def same_target(self, other: TeamsIntent | None) -> bool:
         """Equal in what would be sent to Graph (the reason does not count)."""
+        if other is self:
+            return True
         return other is not None and (
             self.session == other.session
             and self.preferred == other.preferred
