@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from bridge.errors import BridgeError
+from bridge.runtime.net import bind_listening
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,9 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = bind_listening(host, port)
     except OSError as exc:
-        sock.close()
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.set_inheritable(True)
     return sock
