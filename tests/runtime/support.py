@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 
 from adapters.base import Health
 from bridge.emulator.app import Emulator
+from bridge.runtime.clock import FakeClock
 from bridge.teams.publisher import Publisher
 
 WAIT_LIMIT = 20.0  # real seconds; a bound, not a wait: the event normally arrives in milliseconds
@@ -32,30 +34,39 @@ def our_writes(emulator: Emulator, user_id: str) -> list[str]:
     return writes
 
 
-def session_refreshed_at(emulator: Emulator, user_id: str, session_id: str, now: object) -> str | None:
-    """When our session for a user was last written (None: no session of ours)."""
-    sessions = emulator.state.describe(user_id, now)["sessions"]  # type: ignore[arg-type]
-    session = sessions.get(session_id) if isinstance(sessions, dict) else None
-    return str(session["lastRefresh"]) if session else None
+def our_session(emulator: Emulator, user_id: str, session_id: str, now: datetime) -> dict[str, object] | None:
+    """Our session for a user as the emulator holds it (None: no session of ours)."""
+    sessions = emulator.state.describe(user_id, now)["sessions"]
+    return sessions.get(session_id) if isinstance(sessions, dict) else None
 
 
 async def live_through(
-    emulator: Emulator, clock: object, user_id: str, session_id: str, seconds: float
+    emulator: Emulator,
+    clock: FakeClock,
+    user_id: str,
+    session_id: str,
+    seconds: float,
+    *,
+    expiry: float = 900,
 ) -> int:
-    """Advance the shared fake clock by ``seconds`` one refresh at a time, waiting for each refresh
-    to reach the emulator (real HTTP takes real milliseconds). Returns how many refreshes came."""
-    step, done, refreshes = 60.0, 0.0, 0
+    """Advance the shared fake clock minute by minute for ``seconds``; after each minute, wait until
+    our session has at least ``expiry - 300`` s left (a refresh due is in flight over real HTTP
+    and takes real milliseconds). Fails if the session lapses. Returns how many refreshes came."""
+    refreshes: set[str] = set()
+    done = 0.0
     while done < seconds:
-        before = session_refreshed_at(emulator, user_id, session_id, clock.now())  # type: ignore[attr-defined]
-        await clock.advance(step)  # type: ignore[attr-defined]
-        done += step
-        if done % 240 == 0:  # the bridge refreshes every 4 minutes
-            await until(
-                emulator,
-                lambda b=before: session_refreshed_at(emulator, user_id, session_id, clock.now()) != b,  # type: ignore[attr-defined]
-            )
-            refreshes += 1
-    return refreshes
+        await clock.advance(60)
+        done += 60
+
+        def fresh(elapsed: float = done) -> bool:
+            session = our_session(emulator, user_id, session_id, clock.now())
+            assert session is not None, f"our session lapsed after {elapsed:.0f} s"
+            left = datetime.fromisoformat(str(session["expiresAt"])) - clock.now()
+            refreshes.add(str(session["lastRefresh"]))
+            return left.total_seconds() >= expiry - 300
+
+        await until(emulator, fresh)
+    return len(refreshes) - 1
 
 
 async def health_becomes(publisher: Publisher, health: Health, limit: float = WAIT_LIMIT) -> None:
