@@ -639,15 +639,19 @@ class Publisher:
 
     # --- refreshes and timers -------------------------------------------------------------------
 
+    async def _next_due(self, queue: DeadlineQueue, wake: asyncio.Event) -> str:
+        """Wait (on the injected clock) until ``queue`` has a person due; pop and return them."""
+        while True:
+            person_id = queue.pop_due(self._clock.monotonic())
+            if person_id is not None:
+                return person_id
+            due = queue.next_due()
+            wake.clear()
+            await self._sleep_or_wake(None if due is None else max(0.0, due - self._clock.monotonic()), wake)
+
     async def _refresh_worker(self) -> None:
         while True:
-            person_id = self._refreshes.pop_due(self._clock.monotonic())
-            if person_id is None:
-                due = self._refreshes.next_due()
-                wait = None if due is None else max(0.0, due - self._clock.monotonic())
-                self._refresh_wake.clear()
-                await self._sleep_or_wake(wait, self._refresh_wake)
-                continue
+            person_id = await self._next_due(self._refreshes, self._refresh_wake)
             await self._wait_unpaused()
             person = self._people[person_id]
             session = self._live_session(person)
@@ -682,13 +686,7 @@ class Publisher:
 
     async def _timer_loop(self) -> None:
         while True:
-            person_id = self._timers.pop_due(self._clock.monotonic())
-            if person_id is None:
-                due = self._timers.next_due()
-                wait = None if due is None else max(0.0, due - self._clock.monotonic())
-                self._timer_wake.clear()
-                await self._sleep_or_wake(wait, self._timer_wake)
-                continue
+            person_id = await self._next_due(self._timers, self._timer_wake)
             person = self._people[person_id]
             until = person.quarantined_until
             if until is not None and self._clock.monotonic() < until:
