@@ -220,6 +220,7 @@ async def play(
         step = 0
         loop_start = begin
         frame = 0.0
+        shown: list[dict[str, str]] = []
         while duration is None or clock.monotonic() - begin < duration:
             now = clock.monotonic()
             at, extension, fields, note = SCRIPT[step]
@@ -231,9 +232,11 @@ async def play(
                     step = 0
                     loop_start += SCRIPT_LENGTH
             if now >= frame:
-                text = render(demo.rows(), now - begin, last)
-                out.write(("\x1b[H\x1b[2J" if live else "\n") + text + "\n")
-                out.flush()
+                rows = demo.rows()
+                if live or rows != shown:  # on a terminal redraw; in a log, print changes only
+                    out.write(("\x1b[H\x1b[2J" if live else "\n") + render(rows, now - begin, last) + "\n")
+                    out.flush()
+                    shown = rows
                 frame = now + 0.5
                 if on_frame is not None:
                     on_frame(demo)
