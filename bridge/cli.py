@@ -30,7 +30,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="presence-bridge", description="Teams presence <-> PBX bridge")
     parser.add_argument("--version", action="version", version=f"presence-bridge {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING (default INFO; WARNING for the demo's live table)"
+    )
     sub = parser.add_subparsers(dest="command")
 
     def with_config(name: str, help_text: str, required: bool = True) -> argparse.ArgumentParser:
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from bridge.runtime import logs
 
-    logs.configure(args.log_level, json_lines=args.command not in ("demo", "graph-emulator"))
+    level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
+    logs.configure(level, json_lines=args.command not in ("demo", "graph-emulator"))
     handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
         "run": _run,
         "check": _check,

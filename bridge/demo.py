@@ -49,6 +49,7 @@ PEOPLE: tuple[DemoPerson, ...] = (
 
 # (seconds from start, extension, CTI event fields, what happens)
 SCRIPT: tuple[tuple[float, str, dict[str, Any], str], ...] = (
+    *((0.2, p.extension, {"line": "idle", "dnd": False}, "the PBX reports its phones") for p in PEOPLE),
     (1.0, "1001", {"line": "ringing"}, "Alice's desk phone rings"),
     (2.0, "1001", {"line": "in_call"}, "Alice answers"),
     (2.5, "1002", {"line": "in_call"}, "Bob answers a call"),
