@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime
@@ -10,10 +11,11 @@ from typing import TextIO
 
 from cryptography import x509
 
+from adapters.base import Adapter, AdapterDeps, Health, HealthChange
 from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError, GraphError
 from bridge.runtime.clock import SystemClock
-from bridge.runtime.service import build_tenant, token_provider
+from bridge.runtime.service import build_adapters, build_tenant, token_provider
 from bridge.runtime.store import StateStore
 from bridge.teams.auth import MsalTokenProvider
 
@@ -79,6 +81,40 @@ async def check_tenant(config: BridgeConfig, name: str, cfg: TenantConfig, out: 
     return ok
 
 
+ADAPTER_CHECK_SECONDS = 15.0
+_SETTLED = (Health.CONNECTED, Health.BAD_CREDENTIALS, Health.TRANSIENT_DISCONNECT, Health.UNKNOWN_ERROR)
+
+
+async def check_adapter(name: str, adapter: Adapter, out: TextIO) -> bool:
+    """Start one adapter (a PBX login, or binding a listener), wait until it settles, stop it."""
+
+    async def settled() -> Health:
+        if adapter.health in _SETTLED:
+            return adapter.health
+        async for event in adapter.events():
+            if isinstance(event, HealthChange) and event.health in _SETTLED:
+                return event.health
+        return adapter.health
+
+    try:
+        await adapter.start()
+        health = await asyncio.wait_for(settled(), ADAPTER_CHECK_SECONDS)
+    except TimeoutError:
+        health = adapter.health
+    finally:
+        await adapter.stop()
+    if health is Health.CONNECTED:
+        print(f"  ok   adapter {name}: connected", file=out)
+        return True
+    hint = {
+        Health.BAD_CREDENTIALS: "the PBX refused our credentials",
+        Health.TRANSIENT_DISCONNECT: "cannot connect or listen (address in use? PBX down?)",
+        Health.CONNECTING: f"no answer within {ADAPTER_CHECK_SECONDS:.0f} s",
+    }.get(health, "failed")
+    print(f"  FAIL adapter {name}: {health.value}: {hint}", file=out)
+    return False
+
+
 async def check_tenants(config: BridgeConfig, out: TextIO) -> bool:
     print(
         f"configuration ok: {len(config.tenants)} tenant(s), {len(config.people)} people, "
@@ -86,6 +122,10 @@ async def check_tenants(config: BridgeConfig, out: TextIO) -> bool:
         file=out,
     )
     results = [await check_tenant(config, name, cfg, out) for name, cfg in config.tenants.items()]
+    if config.adapters:
+        print("adapters:", file=out)
+        adapters = build_adapters(config, AdapterDeps(SystemClock(), random.Random()))
+        results += [await check_adapter(name, adapter, out) for name, adapter in adapters.items()]
     return all(results)
 
 

@@ -35,6 +35,7 @@ async def test_check_gets_a_token_and_names_the_roles(tmp_path: Path) -> None:
     assert code == 0, out + err
     assert "ok   token obtained" in out
     assert "ok   Presence.ReadWrite.All" in out
+    assert "ok   adapter pbx: connected" in out  # the CTI listener could bind
     assert DEFAULT_CLIENT_SECRET not in out + err
 
 
@@ -115,3 +116,21 @@ async def test_freepbx_hints_prints_a_pasteable_teams_blf_context() -> None:
     assert "Custom:TEAMS1001" in out and "Custom:TEAMS1002" in out
     code, _, err = await cli("freepbx-hints", "10;01")
     assert code == 2 and "10;01" in err and "Traceback" not in err
+
+
+async def test_check_reports_an_adapter_that_cannot_listen(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with emulator(tmp_path, new_clock()) as handle:
+            text = bridge_yaml(handle, tmp_path).replace(
+                "http_listen: 127.0.0.1:0", f"http_listen: 127.0.0.1:{port}"
+            )
+            (tmp_path / "bridge.yaml").write_text(text)
+            code, out, _ = await cli("check", "-c", str(tmp_path / "bridge.yaml"))
+    assert code == 1
+    assert "ok   token obtained" in out
+    assert "FAIL adapter pbx: TRANSIENT_DISCONNECT" in out
