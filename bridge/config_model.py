@@ -57,6 +57,16 @@ class BudgetConfig(BaseModel):
     refresh_share: float = Field(0.25, ge=0, le=0.9)
 
 
+class WatchConfig(BaseModel):
+    """Teams -> PBX watcher of one tenant (DESIGN 8): off unless enabled; needs Presence.Read.All."""
+
+    model_config = _FROZEN
+
+    enabled: bool = False
+    interval_seconds: float = Field(10.0, ge=2, le=3600)
+    meeting: bool = False  # Busy/InAMeeting -> routable state `meeting`
+
+
 class TenantConfig(BaseModel):
     """One Entra tenant (Graph side): identity, credential, endpoints, budget, session timing."""
 
@@ -74,6 +84,7 @@ class TenantConfig(BaseModel):
     session_expiry: timedelta = Field(timedelta(minutes=15), ge=timedelta(minutes=5), le=timedelta(hours=4))
     refresh_interval: float = Field(240.0, gt=0, lt=300)  # < 300 s <= session_expiry: never lapses
     dnd_probe_person: str | None = None
+    watch: WatchConfig = WatchConfig()
 
     @field_validator("tenant_id")
     @classmethod
