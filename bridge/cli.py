@@ -222,8 +222,8 @@ async def _status(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     import httpx
 
-    from bridge.demo import render
     from bridge.runtime.asgi import split_listen
+    from bridge.runtime.table import STATUS_COLUMNS, render
 
     host, port = split_listen(config.http.listen)
     try:
@@ -235,7 +235,8 @@ async def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(body, indent=2))
     else:
-        print(render(body["people"], 0.0, "-") if body["people"] else "no people configured")
+        title = f"presence-bridge status ({host}:{port})"
+        print(render(body["people"], title, STATUS_COLUMNS) if body["people"] else "no people configured")
         for alarm in body.get("alarms", []):
             print(f"ALARM {alarm}")
     return EXIT_OK

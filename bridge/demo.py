@@ -29,6 +29,7 @@ from bridge.presence import Pair
 from bridge.runtime.clock import Clock, SystemClock
 from bridge.runtime.service import BridgeService
 from bridge.runtime.store import StateStore
+from bridge.runtime.table import render
 
 
 @dataclass(frozen=True)
@@ -188,21 +189,8 @@ async def wait_for_adapters(service: BridgeService, limit: float = 10.0) -> None
         await asyncio.sleep(0.01)
 
 
-def render(rows: list[dict[str, str]], elapsed: float, last: str) -> str:
-    cols = ("person", "pbx", "desired", "teams", "why")
-    heads = {
-        "person": "person",
-        "pbx": "PBX",
-        "desired": "we ask Teams for",
-        "teams": "Teams shows",
-        "why": "why",
-    }
-    widths = {c: max(len(heads[c]), *(len(r[c]) for r in rows)) for c in cols}
-    lines = [f"presence-bridge demo   t={elapsed:5.1f}s   last PBX event: {last}", ""]
-    lines.append("  ".join(heads[c].ljust(widths[c]) for c in cols))
-    lines.append("  ".join("-" * widths[c] for c in cols))
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in cols) for r in rows]
-    return "\n".join(lines)
+def frame_text(rows: list[dict[str, str]], elapsed: float, last: str) -> str:
+    return render(rows, f"presence-bridge demo   t={elapsed:5.1f}s   last PBX event: {last}")
 
 
 async def play(
@@ -235,12 +223,14 @@ async def play(
             if now >= frame:
                 rows = demo.rows()
                 if live or rows != shown:  # on a terminal redraw; in a log, print changes only
-                    out.write(("\x1b[H\x1b[2J" if live else "\n") + render(rows, now - begin, last) + "\n")
+                    out.write(
+                        ("\x1b[H\x1b[2J" if live else "\n") + frame_text(rows, now - begin, last) + "\n"
+                    )
                     out.flush()
                     shown = rows
                 frame = now + 0.5
                 if on_frame is not None:
                     on_frame(demo)
             await clock.sleep(0.1)
-        out.write("\n" + render(demo.rows(), clock.monotonic() - begin, last) + "\n")
+        out.write("\n" + frame_text(demo.rows(), clock.monotonic() - begin, last) + "\n")
     return 0

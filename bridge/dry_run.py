@@ -17,7 +17,7 @@ from typing import TextIO
 from pydantic import SecretStr
 
 from bridge.config import BridgeConfig, StateConfig
-from bridge.demo import render, running_service
+from bridge.demo import frame_text, running_service
 from bridge.emulator.config import AppRegistration, EmulatorConfig, UserRecord
 from bridge.emulator.server import EmulatorHandle, run_emulator
 from bridge.presence import Pair
@@ -83,7 +83,9 @@ async def dry_run(
                 for handle in handles.values():
                     for user in handle.emulator.state.users():
                         teams[user.id] = handle.emulator.presence_of(user.id)
-                out.write("\n" + render(service.status_rows(teams), clock.monotonic() - begin, "-") + "\n")
+                out.write(
+                    "\n" + frame_text(service.status_rows(teams), clock.monotonic() - begin, "-") + "\n"
+                )
                 out.flush()
                 await clock.sleep(2.0)
     return 0

@@ -55,11 +55,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--app", action="append", default=[], metavar="CLIENT_ID:SECRET", help="register an app with a secret"
     )
     parser.add_argument(
-        "--app-cert", action="append", default=[], metavar="CLIENT_ID:CERT.pem",
+        "--app-cert",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID:CERT.pem",
         help="register an app certificate (public PEM) for client assertions",
     )
     parser.add_argument(
-        "--roles", action="append", default=[], metavar="CLIENT_ID:Role1,Role2",
+        "--roles",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID:Role1,Role2",
         help="the app's roles (default Presence.ReadWrite.All, Presence.Read.All, User.Read.All)",
     )
     parser.add_argument("--users-file", type=Path, help="YAML list of users (id, userPrincipalName, ...)")

@@ -177,7 +177,9 @@ class Identity:
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
                 "jwks_uri": f"{base}/discovery/v2.0/keys",
                 "token_endpoint_auth_methods_supported": [
-                    "client_secret_post", "private_key_jwt", "client_secret_basic",
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
                 ],
                 "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
                 "subject_types_supported": ["pairwise"],
@@ -229,7 +231,9 @@ class Identity:
             self.counters["token_errors"] += 1
             log.info(
                 "token request refused: client_id=%s error=%s AADSTS%s",
-                form.get("client_id", "-"), problem.error, problem.aadsts,
+                form.get("client_id", "-"),
+                problem.error,
+                problem.aadsts,
             )
             return self._error_response(request, problem)
         lifetime = int(self._config.token_lifetime_seconds)

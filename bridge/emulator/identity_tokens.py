@@ -81,8 +81,12 @@ def verify_client_assertion(
             cert.public_key,
             algorithms=list(ASSERTION_ALGORITHMS),
             audience=audience,
-            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                     "require": ["aud", "iss", "sub", "exp"]},
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "require": ["aud", "iss", "sub", "exp"],
+            },
         )
     except jwt.InvalidSignatureError:
         raise _reject_assertion(700027, "Client assertion failed signature validation.") from None
@@ -99,8 +103,10 @@ def verify_client_assertion(
         )
     stamp = now.timestamp()
     exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat"))
-    if not isinstance(exp, int | float) or exp + CLOCK_SKEW_SECONDS < stamp or (
-        isinstance(nbf, int | float) and nbf - CLOCK_SKEW_SECONDS > stamp
+    if (
+        not isinstance(exp, int | float)
+        or exp + CLOCK_SKEW_SECONDS < stamp
+        or (isinstance(nbf, int | float) and nbf - CLOCK_SKEW_SECONDS > stamp)
     ):
         raise _reject_assertion(700024, "Client assertion is not within its valid time range.")
 
@@ -146,8 +152,12 @@ class TokenSigner:
             algorithms=["RS256"],
             audience=GRAPH_RESOURCE,
             issuer=self.issuer,
-            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                     "require": ["exp", "tid", "appid"]},
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "require": ["exp", "tid", "appid"],
+            },
         )
 
     def jwks(self) -> dict[str, Any]:

@@ -34,7 +34,11 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # Hosts Microsoft's instance discovery knows; any other authority (our emulator, a test host)
 # cannot be validated by login.microsoftonline.com, so discovery is skipped for it.
 _MICROSOFT_LOGIN_SUFFIXES = (
-    ".microsoftonline.com", ".microsoftonline.us", ".microsoft.com", ".windows.net", ".chinacloudapi.cn",
+    ".microsoftonline.com",
+    ".microsoftonline.us",
+    ".microsoft.com",
+    ".windows.net",
+    ".chinacloudapi.cn",
 )
 # Entra error codes that mean "the service is struggling", not "your credential is wrong".
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})

@@ -69,6 +69,18 @@ async def test_run_publishes_serves_health_and_stops_on_sigterm_without_clearing
                 await until(emu, lambda: emu.presence_of(ALICE.object_id) == IN_A_CALL)
                 health = (await http.get(f"http://127.0.0.1:{http_port}/healthz")).json()
                 metrics = (await http.get(f"http://127.0.0.1:{http_port}/metrics")).text
+            status = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bridge.cli",
+                "status",
+                "-c",
+                str(tmp_path / "bridge.yaml"),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+            table, _ = await asyncio.wait_for(status.communicate(), 60)
             proc.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(proc.communicate(), 30)
         finally:
@@ -77,6 +89,10 @@ async def test_run_publishes_serves_health_and_stops_on_sigterm_without_clearing
                 await proc.wait()
         assert proc.returncode == 0
         assert emu.presence_of(ALICE.object_id) == IN_A_CALL  # SIGTERM never clears: the session expires
+    rows = [line for line in table.decode().splitlines() if line.startswith("Alice ")]
+    assert rows, table.decode()
+    alice_row = rows[0]
+    assert "in_call" in alice_row and alice_row.count("Busy/InACall") == 2  # asked for, and sent
     assert health["live"] is True and health["components"]["adapter:pbx"] == "CONNECTED"
     assert "presence_bridge_publisher_set_presence" in metrics
     text = "".join(early) + err.decode()
