@@ -182,8 +182,8 @@ def pbx_dnd_event(state: WatchState, on: bool, by_us: bool) -> WatchState:
     The person's own action wins: off while we hold it -> we let go and stay off until the next
     Teams DND transition; on by hand -> it is theirs, we will not switch it off.
     """
-    if by_us:
-        return state
+    if by_us or (on and state.pbx_dnd_ours):
+        return state  # our own write coming back (or "on" while we hold it on: no news)
     if on:
         return replace(state, pbx_dnd_ours=False, pbx_dnd_theirs=True)
     return replace(

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from adapters.base import WriteBack
+from bridge.config_model import PersonConfig
 from bridge.errors import BridgeError, GraphError
+from bridge.model import EndpointRole
 from bridge.presence import Pair
 from bridge.runtime.clock import Clock
 from bridge.teams.budget import Budget, Kind
@@ -102,10 +104,7 @@ class Watcher:
         self.meeting = meeting
         self._people: dict[str, _Person] = {}
         self._by_key: dict[str, _Person] = {}
-        for spec in people:
-            person = _Person(spec)
-            self._people.setdefault(spec.object_id, person)
-            self._by_key.setdefault(spec.key, person)
+        self.set_people(people)
         self._slowdown = 1.0
         self._failures = 0
         self.counters: dict[str, int] = {
@@ -160,6 +159,19 @@ class Watcher:
                     self.counters["missing"] += 1
                     continue
                 await self._observe(self._people[object_id], Observation(pair))
+
+    def set_people(self, people: Sequence[WatchedPerson]) -> None:
+        """Replace who is watched (after UPN resolution or a reload); known people keep their state."""
+        old = self._by_key
+        self._people, self._by_key = {}, {}
+        for spec in people:
+            person = old.get(spec.key)
+            if person is None or person.spec.object_id != spec.object_id:
+                person = _Person(spec)
+            else:
+                person.spec = spec
+            self._people.setdefault(spec.object_id, person)
+            self._by_key.setdefault(spec.key, person)
 
     def pbx_dnd_changed(self, person_key: str, on: bool, by_us: bool) -> None:
         """The PBX reported this person's DND (``by_us``: the echo of our own write)."""
@@ -252,6 +264,27 @@ class Watcher:
         if self._failures:
             log.info("watcher %s: reading presence works again", self.tenant)
             self._failures = 0
+
+
+def watched_people(
+    people: Iterable[PersonConfig], object_id: Callable[[PersonConfig], str | None]
+) -> list[WatchedPerson]:
+    """Configured people -> who the watcher reads (people without an object id yet are left out).
+
+    ``ignore`` endpoints get nothing; ``shared`` ones get routable state but never PBX DND.
+    """
+    out: list[WatchedPerson] = []
+    for config in people:
+        oid = object_id(config)
+        if oid is None:
+            continue
+        endpoints = {
+            Endpoint(ep.adapter, ep.extension, ep.context, ep.role is EndpointRole.SHARED): None
+            for ep in config.endpoints
+            if ep.role is not EndpointRole.IGNORE
+        }
+        out.append(WatchedPerson(oid, config.key, tuple(endpoints), config.pbx_dnd_from_teams))
+    return out
 
 
 def _commands(spec: WatchedPerson, intent: PbxIntent) -> list[AdapterCommand]:

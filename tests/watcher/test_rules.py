@@ -201,6 +201,9 @@ def test_person_switching_pbx_dnd_off_wins_until_next_teams_transition() -> None
 def test_our_own_pbx_dnd_echo_changes_nothing() -> None:
     state = held_dnd()
     assert pbx_dnd_event(state, on=True, by_us=True) == state
+    assert pbx_dnd_event(state, on=True, by_us=False) == state  # "on" while we hold it on is no news
+    _, intents = step(state, "Available/Available", opted=True, now=200)
+    assert [(i.routable, i.pbx_dnd) for i in intents] == [(R.NONE, False)]  # still ours to release
 
 
 def test_person_switching_pbx_dnd_on_is_never_cleared_by_us() -> None:

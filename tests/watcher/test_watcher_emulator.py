@@ -325,3 +325,15 @@ async def test_shared_endpoint_gets_routable_state_but_never_pbx_dnd() -> None:
         assert w.take() == [
             ("alice", [WriteBack("1001", routable=R.DND, pbx_dnd=True), WriteBack("1000", routable=R.DND)])
         ]
+
+
+async def test_set_people_keeps_state_of_people_still_watched() -> None:
+    async with world() as w:
+        watcher = w.watcher([person(BOB, "1002")])
+        w.teams(BOB, IN_A_CALL)
+        w.teams(ALICE, IN_A_CALL)
+        await watcher.poll()
+        w.take()
+        watcher.set_people([person(BOB, "1002"), person(ALICE, "1001")])
+        await watcher.poll()
+        assert w.take() == [(f"key-{ALICE}", [WriteBack("1001", "from-internal", routable=R.CALL)])]
