@@ -106,16 +106,17 @@ class PbxIntent:
 
 @dataclass(frozen=True, slots=True)
 class WatchState:
-    """One person's Teams -> PBX state. Start from ``WatchState()`` (nothing known, nothing sent).
+    """One person's Teams -> PBX state. Start from ``WatchState()`` (nothing sent).
 
-    ``sent_routable`` None: we do not know what the PBX holds, so the first decision is sent.
+    ``sent_routable`` starts as NONE: at start-up nothing is written for people whose Teams state
+    maps to nothing (no burst of clears to the PBX); anything else is written at the first reading.
     ``teams_dnd``: the debounced Teams DND; ``dnd_streak`` counts consecutive DND observations.
     ``pbx_dnd_ours``: PBX DND is on because we switched it (since ``pbx_dnd_since``).
     ``suppressed``: the person overrode us on the PBX; no PBX DND until the next Teams transition.
     ``pbx_dnd_theirs``: the person switched PBX DND on themselves; we neither take it over nor clear it.
     """
 
-    sent_routable: RoutableState | None = None
+    sent_routable: RoutableState = RoutableState.NONE
     teams_dnd: bool = False
     dnd_streak: int = 0
     pbx_dnd_ours: bool = False
@@ -193,7 +194,7 @@ def pbx_dnd_event(state: WatchState, on: bool, by_us: bool) -> WatchState:
 
 def release(state: WatchState) -> tuple[WatchState, list[PbxIntent]]:
     """Undo everything we set for this person (``presence-bridge release``)."""
-    routable = RoutableState.NONE if state.sent_routable not in (None, RoutableState.NONE) else None
+    routable = RoutableState.NONE if state.sent_routable is not RoutableState.NONE else None
     pbx_dnd = False if state.pbx_dnd_ours else None
     new = replace(state, sent_routable=RoutableState.NONE, pbx_dnd_ours=False)
     if routable is None and pbx_dnd is None:

@@ -98,10 +98,12 @@ def step(
     return observe(state, o, ours, opted, now, hold, meeting=meeting)
 
 
-def test_first_observation_is_sent_even_when_nothing() -> None:
+def test_nothing_is_sent_at_start_for_people_showing_nothing() -> None:
     state, intents = step(WatchState(), "Available/Available")
-    assert [i.routable for i in intents] == [R.NONE]
+    assert intents == []
     assert state.sent_routable is R.NONE
+    _, intents = step(WatchState(), "Busy/InACall")
+    assert [i.routable for i in intents] == [R.CALL]
 
 
 def test_teams_call_sends_call_once_only_differences() -> None:
