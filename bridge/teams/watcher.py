@@ -155,10 +155,11 @@ class Watcher:
             self._recovered()
             for object_id in shard:
                 pair = shown.get(object_id)
-                if pair is None:
-                    self.counters["missing"] += 1
+                person = self._people.get(object_id)  # set_people may run while we await
+                if pair is None or person is None:
+                    self.counters["missing"] += pair is None
                     continue
-                await self._observe(self._people[object_id], Observation(pair))
+                await self._observe(person, Observation(pair))
 
     def set_people(self, people: Sequence[WatchedPerson]) -> None:
         """Replace who is watched (after UPN resolution or a reload); known people keep their state."""
