@@ -139,3 +139,4 @@ class EndpointState(NamedTuple):
     observed_at: datetime | None = None  # PBX time of the latest applied change
     line_since: float | None = None  # monotonic seconds when `line` last changed
     restored: bool = False  # loaded from the store after a restart, not yet confirmed
+    dnd_ours: bool = False  # the PBX DND was set by our Teams -> PBX write-back (never published back)

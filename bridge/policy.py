@@ -99,6 +99,7 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
         observed_at=base.observed_at if change.at is None else change.at,
         line_since=mono if line_changed else base.line_since,
         restored=False,
+        dnd_ours=base.dnd_ours if change.dnd is None else change.echo,
     )
 
 
@@ -183,7 +184,7 @@ def decide(
                 last_change = since
             if state.line is _UNKNOWN and since > unknown_since:
                 unknown_since = since
-        if dnd_key is None and state.dnd is _ON:
+        if dnd_key is None and state.dnd is _ON and not state.dnd_ours:
             dnd_key = key
         if away_key is None and state.away is _ON:
             away_key = key

@@ -337,6 +337,7 @@ def _endpoint_out(state: EndpointState) -> str:
             "agent": [agent.logged_in, agent.paused, agent.reason, agent.wrapup],
             "call_kind": state.call_kind.value,
             "observed_at": _time_out(state.observed_at),
+            "dnd_ours": state.dnd_ours,
         }
     )
 
@@ -352,4 +353,5 @@ def _endpoint_in(text: str) -> EndpointState:
         call_kind=CallKind(data["call_kind"]),
         observed_at=_time_in(data["observed_at"]),
         restored=True,
+        dnd_ours=bool(data.get("dnd_ours", False)),
     )

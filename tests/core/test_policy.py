@@ -407,3 +407,19 @@ def test_an_endpoint_that_never_reported_a_line_does_not_mask_the_idle_hold() ->
     held = run([phone, (DESK, EndpointRole.PERSONAL, ext_only)], mono=100.0, previous=TeamsIntent(IN_A_CALL))
     assert held.line is LineState.IDLE
     assert held.intent.session == IN_A_CALL and held.recheck_at == 102.0
+
+
+def test_pbx_dnd_we_set_from_teams_is_never_published_back_to_teams() -> None:
+    """Teams DND -> our PBX DND (echo) must not become a DoNotDisturb/Presenting session of ours,
+    or Teams would then show our session as the reason to keep PBX DND: a loop that never ends."""
+    ours = merge(None, StateChange(DESK, line=LineState.IDLE, dnd=Toggle.ON, echo=True), 1.0)
+    assert ours is not None and ours.dnd_ours
+    call = merge(ours, StateChange(DESK, line=LineState.IN_CALL), 2.0)  # a later event re-decides
+    assert call is not None and call.dnd_ours
+    assert run([(DESK, EndpointRole.PERSONAL, call)], mono=2.0).intent.session == IN_A_CALL
+    again = merge(call, StateChange(DESK, dnd=Toggle.ON), 3.0)  # a re-report is not an action
+    assert again is not None and again.dnd_ours
+    off = merge(again, StateChange(DESK, dnd=Toggle.OFF), 4.0)  # the person presses *79 ...
+    own = merge(off, StateChange(DESK, dnd=Toggle.ON), 5.0)  # ... and *78: now it is theirs
+    assert own is not None and not own.dnd_ours
+    assert run([(DESK, EndpointRole.PERSONAL, own)], mono=5.0).intent.session == PRESENTING
