@@ -19,9 +19,10 @@ from typing import Any
 
 import httpx
 
-from adapters.base import HEALTH_READINESS, Adapter, AdapterDeps, Health, get_factory
+from adapters.base import HEALTH_READINESS, Adapter, AdapterDeps, AdapterEvent, Health, get_factory
 from bridge.config import BridgeConfig, TenantConfig
-from bridge.errors import BridgeError, ConfigError, GraphError
+from bridge.errors import AdapterError, BridgeError, ConfigError, GraphError
+from bridge.model import Snapshot, StateChange, Toggle
 from bridge.presence import Pair
 from bridge.runtime.clock import Clock
 from bridge.runtime.engine import Engine, PersonSlot
@@ -31,6 +32,7 @@ from bridge.teams.auth_http import tls_context
 from bridge.teams.budget import Budget
 from bridge.teams.graph import GraphClient, TokenProvider
 from bridge.teams.publisher import Publisher
+from bridge.teams.watcher import AdapterCommand, Watcher, watched_people
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,21 @@ class BridgeService:
             monotonic=clock.monotonic,
             presenting_supported=lambda t: self.tenants[t].publisher.presenting_supported is not False,
         )
+        self.watchers: dict[str, Watcher] = {
+            name: Watcher(
+                tenant=name,
+                graph=t.graph,
+                budget=t.budget,
+                clock=clock,
+                people=[],
+                ours=lambda oid, pub=t.publisher: pub.view(oid).sent_session,
+                apply=self._write_back,
+                interval=t.config.watch.interval_seconds,
+                meeting=t.config.watch.meeting,
+            )
+            for name, t in self.tenants.items()
+            if t.config.watch.enabled
+        }
         self._wake = asyncio.Event()
         self._resolve_now = asyncio.Event()
         self.started = asyncio.Event()
@@ -201,7 +218,46 @@ class BridgeService:
             if slot.object_id != user.id:
                 self.engine.set_object_id(slot.config.key, user.id)
                 self.engine.handle_resolved(slot.config.key)
+        self._refresh_watched()
         return failed
+
+    def _refresh_watched(self) -> None:
+        """Tell each tenant's watcher whom to watch (people with a known object id)."""
+        for name, watcher in self.watchers.items():
+            slots = [s for s in self.engine.slots() if s.config.tenant == name]
+            ids = {s.config.key: s.object_id for s in slots}
+            watcher.set_people(watched_people([s.config for s in slots], lambda p, ids=ids: ids[p.key]))
+
+    async def _write_back(self, person_key: str, commands: list[AdapterCommand]) -> None:
+        """Teams -> PBX: hand each command to its adapter (a failure is retried at the next poll)."""
+        for adapter_name, command in commands:
+            adapter = self.adapters.get(adapter_name)
+            if adapter is None or not adapter.supports_write_back:
+                continue
+            try:
+                await adapter.write_back(command)
+            except AdapterError as exc:
+                log.warning("write-back to %s failed: %s", adapter_name, exc, extra={"person": person_key})
+                raise
+
+    def _note_dnd(self, event: AdapterEvent) -> None:
+        """Tell the watcher about PBX DND changes (a person's own *79 wins over Teams)."""
+        if not self.watchers:
+            return
+        changes = (
+            event.changes
+            if isinstance(event, Snapshot)
+            else (event,)
+            if isinstance(event, StateChange)
+            else ()
+        )
+        for change in changes:
+            if change.dnd is None or change.dnd is Toggle.UNKNOWN:
+                continue
+            routed = self.config.route(change.endpoint)
+            watcher = self.watchers.get(routed[0].tenant) if routed else None
+            if routed is not None and watcher is not None:
+                watcher.pbx_dnd_changed(routed[0].key, change.dnd is Toggle.ON, by_us=change.echo)
 
     # --- running -----------------------------------------------------------------------------
 
@@ -214,6 +270,7 @@ class BridgeService:
         if any(p.upn for p in self.config.people):
             await self.resolve_people()
         self.engine.decide_all()
+        self._refresh_watched()
         try:
             async with asyncio.TaskGroup() as group:
                 for name, tenant in self.tenants.items():
@@ -221,6 +278,8 @@ class BridgeService:
                 for name, adapter in self.adapters.items():
                     group.create_task(self._supervise(f"adapter:{name}", lambda a=adapter: self._pump(a)))
                 group.create_task(self._supervise("timers", self._timers))
+                for name, watcher in self.watchers.items():
+                    group.create_task(self._supervise(f"watcher:{name}", watcher.run))
                 if any(p.upn for p in self.config.people):
                     group.create_task(self._supervise("resolver", self._resolver))
                 self.started.set()
@@ -251,6 +310,7 @@ class BridgeService:
         await adapter.start()
         async for event in adapter.events():
             self.engine.handle(event)
+            self._note_dnd(event)
             self._wake.set()
 
     async def _timers(self) -> None:
@@ -316,6 +376,9 @@ class BridgeService:
         for name, tenant in self.tenants.items():
             for key, value in tenant.publisher.stats().items():
                 out[f"{key}|tenant={name}"] = float(value)
+        for name, watcher in self.watchers.items():
+            for key, value in watcher.stats().items():
+                out[f"{key}|tenant={name}"] = float(value)
         return out
 
     def status_rows(self, teams: Mapping[str, Pair] | None = None) -> list[dict[str, str]]:
@@ -344,6 +407,9 @@ class BridgeService:
         elif not slot.config.publish:
             desired = "(publish off)"
         shows = teams.get(slot.object_id or "")
+        watcher = self.watchers.get(slot.config.tenant)
+        if shows is None and watcher is not None and slot.object_id is not None:
+            shows = watcher.shown(slot.object_id)  # the watcher's last read
         return {
             "person": slot.label,
             "pbx": pbx,

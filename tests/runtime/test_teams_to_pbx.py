@@ -1,0 +1,106 @@
+"""Teams -> PBX end to end: Graph emulator (Teams) -> watcher -> Asterisk adapter -> AMI actions.
+
+The fake PBX answers with recorded Asterisk 22 replies (tests/adapters/asterisk_ami/fake_ami.py).
+Teams is played through the emulator's state (a Teams client session, the user's own status); the
+watcher polls on the shared FakeClock. What is asserted is what the PBX is told: the routable state
+in AstDB ``TEAMS/<ext>`` and the BLF lamp, FreePBX DND only for the person who opted in, and no loop
+back into Teams.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridge.config import load_config_text
+from bridge.demo import running_service
+from bridge.emulator.server import EmulatorHandle
+from bridge.presence import Pair
+from bridge.runtime.clock import FakeClock
+from tests.adapters.asterisk_ami.fake_ami import FakeAmi
+from tests.runtime.rig import emulator, new_clock
+from tests.runtime.support import our_writes
+from tests.runtime.test_ami_end_to_end import ALICE, BOB, ami_yaml, fake_pbx, settled
+
+POLL = 5.0
+
+
+def watching_yaml(handle: EmulatorHandle, tmp: Path, port: int) -> str:
+    text = ami_yaml(handle, tmp, port)
+    text = text.replace(
+        f"    ca_file: {handle.ca_file}\n",
+        f"    ca_file: {handle.ca_file}\n    watch: {{enabled: true, interval_seconds: {POLL:g}}}\n",
+    )
+    text = text.replace("tenant: demo, name: Alice,", "tenant: demo, name: Alice, pbx_dnd_from_teams: true,")
+    return text.replace("    freepbx: true\n", "    freepbx: true\n    freepbx_dnd_write: true\n")
+
+
+def astdb(pbx: FakeAmi, family: str, key: str) -> list[str]:
+    """What the bridge wrote for an AstDB key, in order ("DEL" for a delete)."""
+    out = []
+    for action in pbx.actions:
+        name = (action.get("Action") or "").lower()
+        if name in ("dbput", "dbdel") and action.get("Family") == family and action.get("Key") == key:
+            out.append(action.get("Val") or "?" if name == "dbput" else "DEL")
+    return out
+
+
+async def poll(clock: FakeClock) -> None:
+    await clock.advance(POLL)
+
+
+async def test_a_teams_call_reaches_the_pbx_and_clears_after(tmp_path: Path) -> None:
+    clock = new_clock()
+    async with fake_pbx() as pbx, emulator(tmp_path, clock) as handle:
+        emu = handle.emulator
+        config = load_config_text(watching_yaml(handle, tmp_path, pbx.port), "<t2p>", environ={})
+        async with running_service(config, clock) as service:
+            emu.state.set_session(
+                ALICE, "teams-desktop", Pair("Busy", "InACall"), clock.now(), expires_in=None, fades=False
+            )
+            await poll(clock)
+            await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call"])
+            assert any(
+                a.get("Variable") == "DEVICE_STATE(Custom:TEAMS1001)" and a.get("Value") == "INUSE"
+                for a in pbx.actions_named("Setvar")
+            )
+            assert astdb(pbx, "DND", "1001") == []  # a call is not DND
+            emu.state.set_session(
+                ALICE,
+                "teams-desktop",
+                Pair("Available", "Available"),
+                clock.now(),
+                expires_in=None,
+                fades=False,
+            )
+            await poll(clock)
+            await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call", "DEL"])
+            assert service.readiness()["adapter:pbx"] == "CONNECTED"
+
+
+async def test_teams_dnd_sets_freepbx_dnd_for_the_opted_in_person_only_and_never_loops(
+    tmp_path: Path,
+) -> None:
+    clock = new_clock()
+    async with fake_pbx() as pbx, emulator(tmp_path, clock) as handle:
+        emu = handle.emulator
+        config = load_config_text(watching_yaml(handle, tmp_path, pbx.port), "<t2p>", environ={})
+        async with running_service(config, clock) as service:
+            watcher = service.watchers["demo"]
+            await settled(clock, lambda: watcher.shown(ALICE) is not None)  # its first look at Teams is done
+            dnd = Pair("DoNotDisturb", "DoNotDisturb")
+            emu.state.set_preferred(ALICE, dnd.availability, dnd.activity, None, clock.now())
+            await poll(clock)
+            await settled(clock, lambda: watcher.counters["observations"] >= 4)  # one DND sighting ...
+            assert astdb(pbx, "TEAMS", "1001") == [] and astdb(pbx, "DND", "1001") == []  # ... is not enough
+            await poll(clock)
+            await settled(clock, lambda: astdb(pbx, "DND", "1001") == ["YES"])
+            assert astdb(pbx, "TEAMS", "1001") == ["dnd"]
+            await poll(clock)
+            await poll(clock)
+            assert our_writes(emu, ALICE) == []  # our own PBX DND never came back as a Teams session
+            emu.state.clear_preferred(ALICE, clock.now())  # the user leaves Do not disturb
+            await poll(clock)
+            await settled(clock, lambda: astdb(pbx, "DND", "1001") == ["YES", "DEL"])
+            await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["dnd", "DEL"])
+        assert astdb(pbx, "DND", "1002") == []  # Bob never opted in
+        assert BOB  # (Bob's own FreePBX DND from the resync is his, untouched)
