@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -40,6 +40,13 @@ class TokenProvider(Protocol):
     async def token(self) -> str: ...
 
     def invalidate(self) -> None: ...
+
+
+class PresenceRead(NamedTuple):
+    """One user's presence as read: the pair, and whether Outlook/Teams says out of office."""
+
+    pair: Pair
+    out_of_office: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +179,11 @@ class GraphClient:
 
     async def get_presences(self, ids: Sequence[str]) -> dict[str, Pair]:
         """Aggregated presence per user id (``getPresencesByUserId``, 650 ids per request)."""
-        result: dict[str, Pair] = {}
+        return {uid: read.pair for uid, read in (await self.read_presences(ids)).items()}
+
+    async def read_presences(self, ids: Sequence[str]) -> dict[str, PresenceRead]:
+        """Presence and out-of-office flag per user id (``getPresencesByUserId``, 650 ids per request)."""
+        result: dict[str, PresenceRead] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), PRESENCE_IDS_PER_REQUEST):
             chunk = unique[start : start + PRESENCE_IDS_PER_REQUEST]
@@ -182,7 +193,9 @@ class GraphClient:
                     continue
                 uid, avail, act = item.get("id"), item.get("availability"), item.get("activity")
                 if isinstance(uid, str) and isinstance(avail, str) and isinstance(act, str):
-                    result[uid] = Pair(avail, act)
+                    oof = item.get("outOfOfficeSettings")
+                    away = isinstance(oof, dict) and oof.get("isOutOfOffice") is True
+                    result[uid] = PresenceRead(Pair(avail, act), away)
         return result
 
     async def get_user(self, id_or_upn: str) -> UserInfo:

@@ -148,18 +148,18 @@ class Watcher:
             await self._budget.acquire(Kind.READ)
             self.counters["reads"] += 1
             try:
-                shown = await self._graph.get_presences(shard)
+                shown = await self._graph.read_presences(shard)
             except GraphError as exc:
                 self._failed(exc)
                 return
             self._recovered()
             for object_id in shard:
-                pair = shown.get(object_id)
+                read = shown.get(object_id)
                 person = self._people.get(object_id)  # set_people may run while we await
-                if pair is None or person is None:
-                    self.counters["missing"] += pair is None
+                if read is None or person is None:
+                    self.counters["missing"] += read is None
                     continue
-                await self._observe(person, Observation(pair))
+                await self._observe(person, Observation(read.pair, read.out_of_office))
 
     def set_people(self, people: Sequence[WatchedPerson]) -> None:
         """Replace who is watched (after UPN resolution or a reload); known people keep their state."""

@@ -171,6 +171,31 @@ async def test_get_presences_chunks_at_650() -> None:
     assert len(result) == 1000 and result["user-999"] == IN_A_CALL
 
 
+async def test_read_presences_carries_the_out_of_office_flag() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        value = [
+            {
+                "id": "away",
+                "availability": "Available",
+                "activity": "Available",
+                "outOfOfficeSettings": {"message": "back Monday", "isOutOfOffice": True},
+            },
+            {
+                "id": "here",
+                "availability": "Busy",
+                "activity": "InACall",
+                "outOfOfficeSettings": {"message": None, "isOutOfOffice": False},
+            },
+            {"id": "bare", "availability": "Away", "activity": "Away"},
+        ]
+        return httpx.Response(200, json={"value": value})
+
+    result = await client(handler, FakeClock()).read_presences(["away", "here", "bare"])
+    assert result["away"].out_of_office is True
+    assert result["here"] == (IN_A_CALL, False)
+    assert result["bare"].out_of_office is False
+
+
 async def test_get_user_resolves_upn() -> None:
     clock = FakeClock()
     body = {"id": "oid-1", "userPrincipalName": "alice@contoso.com", "displayName": "Alice"}
