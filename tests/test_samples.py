@@ -85,3 +85,7 @@ def test_asterisk_sample_binds_devices_statically_and_ignores_the_lobby_phone() 
     lobby = cfg.route(EndpointKey("pbx", "1002", "", "PJSIP/bob-lobby"))
     assert desk is not None and desk[1] is EndpointRole.PERSONAL
     assert lobby is not None and lobby[1] is EndpointRole.IGNORE
+
+
+def test_the_freepbx_sample_watches_teams() -> None:
+    assert _load("freepbx.yaml").tenants["contoso"].watch.enabled
