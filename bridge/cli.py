@@ -201,6 +201,12 @@ async def _release(args: argparse.Namespace) -> int:
 
     failed = False
     try:
+        from adapters.base import AdapterDeps
+        from bridge.runtime.pbx_owned import release_all
+        from bridge.runtime.service import build_adapters
+
+        adapters = build_adapters(config, AdapterDeps(SystemClock(), random.Random()))
+        failed = not await release_all(store, adapters, sys.stdout)
         for name, cfg in config.tenants.items():
             tenant = build_tenant(name, cfg, clock=SystemClock(), store=store, rng=random.Random())
             try:

@@ -24,6 +24,7 @@ from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import AdapterError, BridgeError, ConfigError, GraphError
 from bridge.model import Snapshot, StateChange, Toggle
 from bridge.presence import Pair
+from bridge.runtime import pbx_owned
 from bridge.runtime.clock import Clock
 from bridge.runtime.engine import Engine, PersonSlot
 from bridge.runtime.store import StateStore
@@ -234,11 +235,13 @@ class BridgeService:
             adapter = self.adapters.get(adapter_name)
             if adapter is None or not adapter.supports_write_back:
                 continue
+            pbx_owned.record(self.store, adapter_name, command, self.clock.now(), done=False)
             try:
                 await adapter.write_back(command)
             except AdapterError as exc:
                 log.warning("write-back to %s failed: %s", adapter_name, exc, extra={"person": person_key})
                 raise
+            pbx_owned.record(self.store, adapter_name, command, self.clock.now(), done=True)
 
     def _note_dnd(self, event: AdapterEvent) -> None:
         """Tell the watcher about PBX DND changes (a person's own *79 wins over Teams)."""

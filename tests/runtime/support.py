@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Callable
 from datetime import datetime
 
@@ -76,3 +78,21 @@ async def health_becomes(publisher: Publisher, health: Health, limit: float = WA
     if publisher.health is not health:
         async with asyncio.timeout(limit):
             await reached.wait()
+
+
+CLI_LIMIT = 90.0
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**base, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), CLI_LIMIT)
+    return proc.returncode or 0, out.decode(), err.decode()

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ROLE_READ, AppRegistration
 from tests.runtime.rig import bridge_yaml, emulator, new_clock
-
-CLI_LIMIT = 90.0
-
-
-async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bridge.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**base, **(env or {})},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), CLI_LIMIT)
-    return proc.returncode or 0, out.decode(), err.decode()
+from tests.runtime.support import cli
 
 
 async def test_check_gets_a_token_and_names_the_roles(tmp_path: Path) -> None:

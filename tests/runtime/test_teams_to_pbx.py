@@ -9,6 +9,7 @@ back into Teams.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bridge.config import load_config_text
@@ -16,9 +17,10 @@ from bridge.demo import running_service
 from bridge.emulator.server import EmulatorHandle
 from bridge.presence import Pair
 from bridge.runtime.clock import FakeClock
+from bridge.teams.watcher import Watcher
 from tests.adapters.asterisk_ami.fake_ami import FakeAmi
 from tests.runtime.rig import emulator, new_clock
-from tests.runtime.support import our_writes
+from tests.runtime.support import cli, our_writes
 from tests.runtime.test_ami_end_to_end import ALICE, BOB, ami_yaml, fake_pbx, settled
 
 POLL = 5.0
@@ -44,8 +46,22 @@ def astdb(pbx: FakeAmi, family: str, key: str) -> list[str]:
     return out
 
 
-async def poll(clock: FakeClock) -> None:
-    await clock.advance(POLL)
+async def poll(clock: FakeClock, watcher: Watcher) -> None:
+    """Move time by one polling interval and make sure a new round has started.
+
+    The watcher schedules its next round when the last one ends (real loopback I/O): if that was
+    after the clock moved, its deadline is one interval later, so move again (bounded)."""
+    before = watcher.counters["rounds"]
+    for _ in range(3):
+        await clock.advance(POLL)
+        try:
+            async with asyncio.timeout(3.0):
+                while watcher.counters["rounds"] == before:
+                    await clock.settle(1)
+            return
+        except TimeoutError:
+            continue
+    raise AssertionError("the watcher did not poll")
 
 
 async def test_a_teams_call_reaches_the_pbx_and_clears_after(tmp_path: Path) -> None:
@@ -57,7 +73,7 @@ async def test_a_teams_call_reaches_the_pbx_and_clears_after(tmp_path: Path) -> 
             emu.state.set_session(
                 ALICE, "teams-desktop", Pair("Busy", "InACall"), clock.now(), expires_in=None, fades=False
             )
-            await poll(clock)
+            await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call"])
             assert any(
                 a.get("Variable") == "DEVICE_STATE(Custom:TEAMS1001)" and a.get("Value") == "INUSE"
@@ -72,7 +88,7 @@ async def test_a_teams_call_reaches_the_pbx_and_clears_after(tmp_path: Path) -> 
                 expires_in=None,
                 fades=False,
             )
-            await poll(clock)
+            await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call", "DEL"])
             assert service.readiness()["adapter:pbx"] == "CONNECTED"
 
@@ -89,18 +105,39 @@ async def test_teams_dnd_sets_freepbx_dnd_for_the_opted_in_person_only_and_never
             await settled(clock, lambda: watcher.shown(ALICE) is not None)  # its first look at Teams is done
             dnd = Pair("DoNotDisturb", "DoNotDisturb")
             emu.state.set_preferred(ALICE, dnd.availability, dnd.activity, None, clock.now())
-            await poll(clock)
+            await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: watcher.counters["observations"] >= 4)  # one DND sighting ...
             assert astdb(pbx, "TEAMS", "1001") == [] and astdb(pbx, "DND", "1001") == []  # ... is not enough
-            await poll(clock)
+            await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: astdb(pbx, "DND", "1001") == ["YES"])
             assert astdb(pbx, "TEAMS", "1001") == ["dnd"]
-            await poll(clock)
-            await poll(clock)
+            await poll(clock, service.watchers["demo"])
+            await poll(clock, service.watchers["demo"])
             assert our_writes(emu, ALICE) == []  # our own PBX DND never came back as a Teams session
             emu.state.clear_preferred(ALICE, clock.now())  # the user leaves Do not disturb
-            await poll(clock)
+            await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: astdb(pbx, "DND", "1001") == ["YES", "DEL"])
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["dnd", "DEL"])
         assert astdb(pbx, "DND", "1002") == []  # Bob never opted in
         assert BOB  # (Bob's own FreePBX DND from the resync is his, untouched)
+
+
+async def test_release_clears_what_we_wrote_to_the_pbx(tmp_path: Path) -> None:
+    clock = new_clock()
+    async with fake_pbx() as pbx, emulator(tmp_path, clock) as handle:
+        emu = handle.emulator
+        text = watching_yaml(handle, tmp_path, pbx.port)
+        config = load_config_text(text, "<t2p>", environ={})
+        async with running_service(config, clock) as service:
+            await settled(clock, lambda: service.watchers["demo"].shown(ALICE) is not None)
+            emu.state.set_session(
+                ALICE, "teams-desktop", Pair("Busy", "InACall"), clock.now(), expires_in=None, fades=False
+            )
+            await poll(clock, service.watchers["demo"])
+            await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call"])
+        (tmp_path / "bridge.yaml").write_text(text)
+        code, out, err = await cli("release", "-c", str(tmp_path / "bridge.yaml"))
+        assert code == 0, out + err
+        assert "pbx pbx: 1 value(s) of ours cleared" in out
+        assert astdb(pbx, "TEAMS", "1001") == ["call", "DEL"]
+        assert astdb(pbx, "DND", "1002") == []  # Bob's own DND is not ours: untouched
