@@ -68,22 +68,29 @@ SCRIPT: tuple[tuple[float, str, dict[str, Any], str], ...] = (
 SCRIPT_LENGTH = 16.0  # seconds, then it starts again
 
 
-def demo_yaml(handle: EmulatorHandle, token: str, state_path: Path, cti_port: int = 0) -> str:
-    people = "\n".join(
-        f"  - {{id: {p.object_id}, tenant: demo, name: {p.name}, "
-        f'endpoints: [{{adapter: pbx, extension: "{p.extension}"}}]}}'
-        for p in PEOPLE
-    )
+def tenant_yaml(handle: EmulatorHandle, name: str = "demo") -> str:
+    """A ``tenants:`` section for a bridge that talks to this emulator with its demo app."""
     return f"""
 tenants:
-  demo:
+  {name}:
     tenant_id: {handle.emulator.config.tenant_id}
     client_id: {DEFAULT_CLIENT_ID}
     client_secret: {DEFAULT_CLIENT_SECRET}
     authority: {handle.base_url}
     graph_url: {handle.graph_url}
     ca_file: {handle.ca_file}
-people:
+"""
+
+
+def demo_yaml(handle: EmulatorHandle, token: str, state_path: Path, cti_port: int = 0) -> str:
+    people = "\n".join(
+        f"  - {{id: {p.object_id}, tenant: demo, name: {p.name}, "
+        f'endpoints: [{{adapter: pbx, extension: "{p.extension}"}}]}}'
+        for p in PEOPLE
+    )
+    return (
+        tenant_yaml(handle)
+        + f"""people:
 {people}
 adapters:
   pbx:
@@ -93,6 +100,7 @@ adapters:
 state:
   path: {state_path}
 """
+    )
 
 
 async def setup_teams(handle: EmulatorHandle) -> None:

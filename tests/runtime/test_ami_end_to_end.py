@@ -24,9 +24,8 @@ from pathlib import Path
 
 from adapters.base import Health
 from bridge.config import BridgeConfig, load_config_text
-from bridge.demo import running_service
+from bridge.demo import running_service, tenant_yaml
 from bridge.emulator.app import Emulator
-from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from bridge.emulator.server import EmulatorHandle
 from bridge.presence import AWAY, IN_A_CALL, PRESENTING, Pair
 from bridge.runtime.clock import FakeClock
@@ -71,16 +70,9 @@ def ami_yaml(
 ) -> str:
     alice_mapping = ", mapping: {agent_wrapup: Busy/InACall}" if wrapup else ""
     adapter_wrapup = "wrapup_seconds: {labqueue: 30}" if wrapup else ""
-    return f"""
-tenants:
-  demo:
-    tenant_id: {handle.emulator.config.tenant_id}
-    client_id: {DEFAULT_CLIENT_ID}
-    client_secret: {DEFAULT_CLIENT_SECRET}
-    authority: {handle.base_url}
-    graph_url: {handle.graph_url}
-    ca_file: {handle.ca_file}
-people:
+    return (
+        tenant_yaml(handle)
+        + f"""people:
   - {{id: {ALICE}, tenant: demo, name: Alice,
      endpoints: [{{adapter: pbx, extension: "1001"}}]{alice_mapping}}}
   - {{id: {BOB}, tenant: demo, name: Bob, endpoints: [{{adapter: pbx, extension: "1002"}}]}}
@@ -97,6 +89,7 @@ adapters:
 state:
   path: {tmp / "state.db"}
 """
+    )
 
 
 def ami_config(
