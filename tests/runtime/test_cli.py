@@ -115,3 +115,23 @@ async def test_check_reports_an_adapter_that_cannot_listen(tmp_path: Path) -> No
     assert code == 1
     assert "ok   token obtained" in out
     assert "FAIL adapter pbx: TRANSIENT_DISCONNECT" in out
+
+
+async def test_demo_with_a_config_dry_runs_it_against_local_emulators(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(
+        "tenants:\n  contoso:\n    tenant_id: 3f2b9c7e-1d4a-4e8b-9a61-5c0d2e7f8a10\n"
+        "    client_id: 6a1e0b52-8c3d-4f79-b2e4-0d9c7a5f1e38\n    client_secret: ${GRAPH_SECRET}\n"
+        "people:\n  - upn: alice@contoso.com\n    tenant: contoso\n"
+        '    endpoints: [{adapter: pbx, extension: "1001"}]\n'
+        "adapters:\n  pbx: {kind: generic_cti, token: a-long-enough-token, http_listen: 127.0.0.1:0}\n"
+        f"state:\n  path: {tmp_path / 'production.db'}\n"
+    )
+    code, out, err = await cli(
+        "demo", "-c", str(config), "--duration", "3", env={"GRAPH_SECRET": "never-sent-anywhere"}
+    )
+    assert code == 0, err
+    assert "dry run: 1 people, Graph replaced by local emulators" in out
+    assert "alice@contoso.com" in out and "no PBX event yet" in out
+    assert not (tmp_path / "production.db").exists()  # a dry run never touches the real state store
+    assert "never-sent-anywhere" not in out + err
