@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TextIO
 
 from adapters.base import Adapter, Health, HealthChange, RoutableState, WriteBack
+from bridge.config_model import PersonConfig
 from bridge.errors import AdapterError, StoreError
+from bridge.model import EndpointKey, EndpointRole
 from bridge.runtime.store import OwnedValue, StateStore
+from bridge.writeback import WatchState
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,38 @@ def record(store: StateStore, adapter: str, command: WriteBack, now: datetime, *
             store.forget_owned(adapter, command.extension, PBX_DND)
     except StoreError as exc:
         log.warning("could not record a PBX write-back for %s/%s: %s", adapter, command.extension, exc)
+
+
+def restored_states(
+    store: StateStore,
+    route: Callable[[EndpointKey], tuple[PersonConfig, EndpointRole] | None],
+    mono: float,
+    now: datetime,
+) -> dict[str, WatchState]:
+    """Per person key, the Teams -> PBX state a previous run left behind (from ownership records)."""
+    states: dict[str, WatchState] = {}
+    try:
+        owned = store.load_owned()
+    except StoreError as exc:
+        log.warning("could not read PBX ownership records: %s", exc)
+        return states
+    for value in owned:
+        routed = route(EndpointKey(value.adapter, value.extension))
+        if routed is None:
+            continue
+        key = routed[0].key
+        state = states.get(key, WatchState())
+        if value.what == ROUTABLE:
+            try:
+                routable = RoutableState(value.value)
+            except ValueError:
+                continue
+            state = replace(state, sent_routable=routable, teams_dnd=routable is RoutableState.DND)
+        elif value.what == PBX_DND:
+            held = PBX_DND_MAX_HOLD - (value.expires_at - now) if value.expires_at else timedelta(0)
+            state = replace(state, pbx_dnd_ours=True, pbx_dnd_since=mono - held.total_seconds())
+        states[key] = state
+    return states
 
 
 def undo_command(owned: OwnedValue) -> WriteBack:

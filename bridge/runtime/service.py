@@ -274,6 +274,13 @@ class BridgeService:
             await self.resolve_people()
         self.engine.decide_all()
         self._refresh_watched()
+        if self.watchers:
+            restored = pbx_owned.restored_states(
+                self.store, self.config.route, self.clock.monotonic(), self.clock.now()
+            )
+            for key, state in restored.items():
+                for watcher in self.watchers.values():
+                    watcher.restore(key, state)
         try:
             async with asyncio.TaskGroup() as group:
                 for name, tenant in self.tenants.items():

@@ -174,6 +174,15 @@ class Watcher:
             self._people.setdefault(spec.object_id, person)
             self._by_key.setdefault(spec.key, person)
 
+    def restore(self, person_key: str, state: WatchState) -> bool:
+        """Start a person from what a previous run left on the PBX (the store's ownership records),
+        so the first reading clears what no longer holds. False if the person is not watched."""
+        person = self._by_key.get(person_key)
+        if person is None:
+            return False
+        person.state = state
+        return True
+
     def pbx_dnd_changed(self, person_key: str, on: bool, by_us: bool) -> None:
         """The PBX reported this person's DND (``by_us``: the echo of our own write)."""
         person = self._by_key.get(person_key)

@@ -141,3 +141,26 @@ async def test_release_clears_what_we_wrote_to_the_pbx(tmp_path: Path) -> None:
         assert "pbx pbx: 1 value(s) of ours cleared" in out
         assert astdb(pbx, "TEAMS", "1001") == ["call", "DEL"]
         assert astdb(pbx, "DND", "1002") == []  # Bob's own DND is not ours: untouched
+
+
+async def test_a_teams_call_that_ended_while_the_bridge_was_down_is_cleared_on_the_pbx(
+    tmp_path: Path,
+) -> None:
+    clock = new_clock()
+    async with fake_pbx() as pbx, emulator(tmp_path, clock) as handle:
+        emu = handle.emulator
+        config = load_config_text(watching_yaml(handle, tmp_path, pbx.port), "<t2p>", environ={})
+        async with running_service(config, clock) as service:
+            await settled(clock, lambda: service.watchers["demo"].shown(ALICE) is not None)
+            emu.state.set_session(
+                ALICE, "teams-desktop", Pair("Busy", "InACall"), clock.now(), expires_in=None, fades=False
+            )
+            await poll(clock, service.watchers["demo"])
+            await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call"])
+        # the bridge is down; the Teams call ends meanwhile
+        emu.state.set_session(
+            ALICE, "teams-desktop", Pair("Available", "Available"), clock.now(), expires_in=None, fades=False
+        )
+        await clock.advance(60)
+        async with running_service(config, clock) as service:
+            await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call", "DEL"])
