@@ -14,7 +14,7 @@ HEADINGS = {
     "state": "state",
 }
 DEMO_COLUMNS = ("person", "pbx", "desired", "teams", "why")
-STATUS_COLUMNS = ("person", "pbx", "desired", "sent", "why", "state")
+STATUS_COLUMNS = ("person", "pbx", "desired", "sent", "teams", "why", "state")
 
 
 def render(rows: Sequence[dict[str, str]], title: str, columns: Sequence[str] = DEMO_COLUMNS) -> str:
