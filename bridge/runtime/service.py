@@ -21,7 +21,7 @@ import httpx
 
 from adapters.base import HEALTH_READINESS, Adapter, AdapterDeps, AdapterEvent, Health, get_factory
 from bridge.config import BridgeConfig, TenantConfig
-from bridge.errors import AdapterError, BridgeError, ConfigError, GraphError
+from bridge.errors import BridgeError, ConfigError, GraphError
 from bridge.model import Snapshot, StateChange, Toggle
 from bridge.presence import Pair
 from bridge.runtime import pbx_owned
@@ -236,11 +236,7 @@ class BridgeService:
             if adapter is None or not adapter.supports_write_back:
                 continue
             pbx_owned.record(self.store, adapter_name, command, self.clock.now(), done=False)
-            try:
-                await adapter.write_back(command)
-            except AdapterError as exc:
-                log.warning("write-back to %s failed: %s", adapter_name, exc, extra={"person": person_key})
-                raise
+            await adapter.write_back(command)  # AdapterError: the watcher logs it and retries next round
             pbx_owned.record(self.store, adapter_name, command, self.clock.now(), done=True)
 
     def _note_dnd(self, event: AdapterEvent) -> None:

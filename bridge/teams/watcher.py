@@ -107,6 +107,7 @@ class Watcher:
         self.set_people(people)
         self._slowdown = 1.0
         self._failures = 0
+        self._apply_failing = False
         self.counters: dict[str, int] = {
             "rounds": 0,
             "reads": 0,
@@ -251,8 +252,20 @@ class Watcher:
             await self._apply(person.spec.key, commands)
         except BridgeError as exc:
             self.counters["apply_failures"] += 1
-            log.warning("watcher %s: write-back for %s failed: %s", self.tenant, person.spec.key, exc)
+            # once per outage (a PBX that is down fails every person on every round), then DEBUG
+            level = logging.DEBUG if self._apply_failing else logging.WARNING
+            log.log(
+                level,
+                "watcher %s: write-back for %s failed (retried next round): %s",
+                self.tenant,
+                person.spec.key,
+                exc,
+            )
+            self._apply_failing = True
             return False
+        if self._apply_failing:
+            self._apply_failing = False
+            log.info("watcher %s: write-back works again", self.tenant)
         self.counters["commands"] += len(commands)
         log.info(
             "teams->pbx %s: %s",
