@@ -87,7 +87,9 @@ class Engine:
             "snapshots": 0,
             "decisions": 0,
             "transitions": 0,
+            "store_errors": 0,
         }
+        self._store_failing = False
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -267,7 +269,14 @@ class Engine:
         try:
             self._store.save_endpoint(endpoint, state)
         except StoreError as exc:
-            log.warning("could not save endpoint state: %s", exc)
+            self.counters["store_errors"] += 1
+            level = logging.DEBUG if self._store_failing else logging.WARNING  # once per outage
+            log.log(level, "could not save endpoint state (kept in memory): %s", exc)
+            self._store_failing = True
+            return
+        if self._store_failing:
+            self._store_failing = False
+            log.info("saving endpoint state works again")
 
     def slots(self) -> Iterable[PersonSlot]:
         return self.people.values()
