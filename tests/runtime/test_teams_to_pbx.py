@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bridge.config import load_config_text
 from bridge.demo import running_service
+from bridge.emulator.app import Emulator
 from bridge.emulator.server import EmulatorHandle
 from bridge.presence import Pair
 from bridge.runtime.clock import FakeClock
@@ -21,7 +22,7 @@ from bridge.teams.watcher import Watcher
 from tests.adapters.asterisk_ami.fake_ami import FakeAmi
 from tests.runtime.rig import emulator, new_clock
 from tests.runtime.support import cli, our_writes
-from tests.runtime.test_ami_end_to_end import ALICE, BOB, ami_yaml, fake_pbx, settled
+from tests.runtime.test_ami_end_to_end import ALICE, ami_yaml, fake_pbx, settled
 
 POLL = 5.0
 
@@ -44,6 +45,11 @@ def astdb(pbx: FakeAmi, family: str, key: str) -> list[str]:
         if name in ("dbput", "dbdel") and action.get("Family") == family and action.get("Key") == key:
             out.append(action.get("Val") or "?" if name == "dbput" else "DEL")
     return out
+
+
+def teams_client(emu: Emulator, clock: FakeClock, pair: Pair) -> None:
+    """Alice's Teams desktop client shows ``pair`` (a client session that neither fades nor expires)."""
+    emu.state.set_session(ALICE, "teams-desktop", pair, clock.now(), expires_in=None, fades=False)
 
 
 async def poll(clock: FakeClock, watcher: Watcher) -> None:
@@ -70,9 +76,7 @@ async def test_a_teams_call_reaches_the_pbx_and_clears_after(tmp_path: Path) -> 
         emu = handle.emulator
         config = load_config_text(watching_yaml(handle, tmp_path, pbx.port), "<t2p>", environ={})
         async with running_service(config, clock) as service:
-            emu.state.set_session(
-                ALICE, "teams-desktop", Pair("Busy", "InACall"), clock.now(), expires_in=None, fades=False
-            )
+            teams_client(emu, clock, Pair("Busy", "InACall"))
             await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call"])
             assert any(
@@ -80,14 +84,7 @@ async def test_a_teams_call_reaches_the_pbx_and_clears_after(tmp_path: Path) -> 
                 for a in pbx.actions_named("Setvar")
             )
             assert astdb(pbx, "DND", "1001") == []  # a call is not DND
-            emu.state.set_session(
-                ALICE,
-                "teams-desktop",
-                Pair("Available", "Available"),
-                clock.now(),
-                expires_in=None,
-                fades=False,
-            )
+            teams_client(emu, clock, Pair("Available", "Available"))
             await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call", "DEL"])
             assert service.readiness()["adapter:pbx"] == "CONNECTED"
@@ -119,7 +116,6 @@ async def test_teams_dnd_sets_freepbx_dnd_for_the_opted_in_person_only_and_never
             await settled(clock, lambda: astdb(pbx, "DND", "1001") == ["YES", "DEL"])
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["dnd", "DEL"])
         assert astdb(pbx, "DND", "1002") == []  # Bob never opted in
-        assert BOB  # (Bob's own FreePBX DND from the resync is his, untouched)
 
 
 async def test_release_clears_what_we_wrote_to_the_pbx(tmp_path: Path) -> None:
@@ -130,9 +126,7 @@ async def test_release_clears_what_we_wrote_to_the_pbx(tmp_path: Path) -> None:
         config = load_config_text(text, "<t2p>", environ={})
         async with running_service(config, clock) as service:
             await settled(clock, lambda: service.watchers["demo"].shown(ALICE) is not None)
-            emu.state.set_session(
-                ALICE, "teams-desktop", Pair("Busy", "InACall"), clock.now(), expires_in=None, fades=False
-            )
+            teams_client(emu, clock, Pair("Busy", "InACall"))
             await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call"])
         (tmp_path / "bridge.yaml").write_text(text)
@@ -152,15 +146,11 @@ async def test_a_teams_call_that_ended_while_the_bridge_was_down_is_cleared_on_t
         config = load_config_text(watching_yaml(handle, tmp_path, pbx.port), "<t2p>", environ={})
         async with running_service(config, clock) as service:
             await settled(clock, lambda: service.watchers["demo"].shown(ALICE) is not None)
-            emu.state.set_session(
-                ALICE, "teams-desktop", Pair("Busy", "InACall"), clock.now(), expires_in=None, fades=False
-            )
+            teams_client(emu, clock, Pair("Busy", "InACall"))
             await poll(clock, service.watchers["demo"])
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call"])
         # the bridge is down; the Teams call ends meanwhile
-        emu.state.set_session(
-            ALICE, "teams-desktop", Pair("Available", "Available"), clock.now(), expires_in=None, fades=False
-        )
+        teams_client(emu, clock, Pair("Available", "Available"))
         await clock.advance(60)
         async with running_service(config, clock) as service:
             await settled(clock, lambda: astdb(pbx, "TEAMS", "1001") == ["call", "DEL"])
