@@ -61,8 +61,8 @@ async def _token(client: httpx.AsyncClient, base_url: str) -> str:
     return str(response.json()["access_token"])
 
 
-async def _hammer(client: httpx.AsyncClient, send: Any) -> tuple[float, int, int]:
-    """Requests/second over DURATION_SECONDS (after a warm-up), and the count of non-2xx answers."""
+async def _hammer(client: httpx.AsyncClient, send: Any, duration: float) -> tuple[float, int, int]:
+    """Requests/second over ``duration`` seconds (after a warm-up), and the count of non-2xx answers."""
     counts = {"ok": 0, "bad": 0}
     measuring = False
 
@@ -73,7 +73,7 @@ async def _hammer(client: httpx.AsyncClient, send: Any) -> tuple[float, int, int
                 counts["ok" if response.status_code < 300 else "bad"] += 1
 
     start = time.perf_counter()
-    tasks = [asyncio.create_task(worker(start + WARMUP_SECONDS + DURATION_SECONDS)) for _ in range(WORKERS)]
+    tasks = [asyncio.create_task(worker(start + WARMUP_SECONDS + duration)) for _ in range(WORKERS)]
     await asyncio.sleep(WARMUP_SECONDS)
     measuring = True
     began = time.perf_counter()
@@ -82,14 +82,18 @@ async def _hammer(client: httpx.AsyncClient, send: Any) -> tuple[float, int, int
     return (counts["ok"] + counts["bad"]) / elapsed, counts["ok"], counts["bad"]
 
 
-async def _measure(base_url: str, ca_file: str) -> dict[str, float]:
+async def _measure(base_url: str, ca_file: str, duration: float) -> dict[str, float]:
     trust = ssl.create_default_context(cafile=ca_file)
     limits = httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS)
     async with httpx.AsyncClient(verify=trust, trust_env=False, limits=limits, timeout=10) as client:
         headers = {"Authorization": f"Bearer {await _token(client, base_url)}"}
         presence = f"{base_url}/v1.0/users/{USER_ID}/presence"
-        body = {"sessionId": DEFAULT_CLIENT_ID, "availability": "Busy", "activity": "InACall",
-                "expirationDuration": "PT15M"}
+        body = {
+            "sessionId": DEFAULT_CLIENT_ID,
+            "availability": "Busy",
+            "activity": "InACall",
+            "expirationDuration": "PT15M",
+        }
 
         async def get(c: httpx.AsyncClient) -> httpx.Response:
             return await c.get(presence, headers=headers)
@@ -97,8 +101,8 @@ async def _measure(base_url: str, ca_file: str) -> dict[str, float]:
         async def post(c: httpx.AsyncClient) -> httpx.Response:
             return await c.post(f"{presence}/setPresence", headers=headers, json=body)
 
-        get_rps, _, get_bad = await _hammer(client, get)
-        set_rps, _, set_bad = await _hammer(client, post)
+        get_rps, _, get_bad = await _hammer(client, get, duration)
+        set_rps, _, set_bad = await _hammer(client, post, duration)
     return {
         "get_presence_rps": round(get_rps, 1),
         "set_presence_rps": round(set_rps, 1),
@@ -108,7 +112,8 @@ async def _measure(base_url: str, ca_file: str) -> dict[str, float]:
     }
 
 
-def main() -> dict[str, float]:
+def main(quick: bool = False) -> dict[str, float]:
+    """Measure (``quick``: 0.5 s per request kind instead of 3 s) and print one line."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     server = context.Process(target=_serve, args=(child,), daemon=True)
@@ -117,7 +122,7 @@ def main() -> dict[str, float]:
         if not parent.poll(30):
             raise RuntimeError("emulator did not start within 30 s")
         base_url, ca_file = parent.recv()
-        result = asyncio.run(_measure(base_url, ca_file))
+        result = asyncio.run(_measure(base_url, ca_file, 0.5 if quick else DURATION_SECONDS))
     finally:
         parent.send("stop")
         server.join(10)

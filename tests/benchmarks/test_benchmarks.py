@@ -5,9 +5,13 @@ Timing is not asserted here (that is what ``python -m benchmarks`` is for); corr
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from benchmarks.__main__ import main
+from benchmarks.__main__ import BENCHMARKS, main
+from benchmarks.report import comparison_table
 from benchmarks.results import Bar, Result, failures, summary
 
 
@@ -56,9 +60,9 @@ def test_summary_names_each_failed_bar() -> None:
 def test_exit_code_is_non_zero_only_when_a_bar_fails(capsys: pytest.CaptureFixture[str]) -> None:
     fine = {"ok": lambda quick: [Result("ok", "n", 1, "", Bar("==", 1))]}
     broken = {**fine, "bad": lambda quick: [Result("bad", "n", 2, "", Bar("==", 1))]}
-    assert main([], fine) == 0
-    assert main([], broken) == 1
-    assert main(["ok"], broken) == 0  # only the named one ran
+    assert main(["--json", "-"], fine) == 0
+    assert main(["--json", "-"], broken) == 1
+    assert main(["ok", "--json", "-"], broken) == 0  # only the named one ran
     out = capsys.readouterr().out
     assert "FAIL  bad.n = 2" in out and "FAILED: bad.n" in out
 
@@ -67,3 +71,39 @@ def test_unknown_benchmark_name_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["no_such_benchmark"])
     assert exc.value.code == 2
+
+
+def test_every_benchmark_of_the_issue_is_registered() -> None:
+    assert set(BENCHMARKS) >= {
+        "policy_throughput",
+        "ami_ingest",
+        "latency",
+        "writes_per_call",
+        "overload",
+        "cold_start",
+        "memory",
+    }
+
+
+def test_the_run_prints_a_markdown_table_with_naive_beside_ours_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = {
+        "cost": lambda quick: [
+            Result("cost", "writes_per_call", 2, "writes", Bar("==", 2), note="ring, answer, hang up"),
+            Result("cost", "naive_writes_per_call", 3, "writes"),
+        ]
+    }
+    out_file = tmp_path / "out.json"
+    assert main(["--json", str(out_file)], fake) == 0
+    out = capsys.readouterr().out
+    assert "| cost | writes_per_call | 2 writes | == 2 | PASS | ring, answer, hang up |" in out
+    assert "| cost | writes_per_call | 2 writes | 3 writes |" in out  # ours beside naive
+    document = json.loads(out_file.read_text())
+    assert document["quick"] is False and "cores" in document["machine"]
+    assert [r["metric"] for r in document["results"]] == ["writes_per_call", "naive_writes_per_call"]
+    assert document["results"][0]["bar"] == "== 2" and document["results"][0]["verdict"] == "PASS"
+
+
+def test_no_comparison_table_when_nothing_has_a_naive_twin() -> None:
+    assert comparison_table([Result("a", "x", 1.5, "ms")]) == ""
