@@ -1,0 +1,121 @@
+"""In-process wiring shared by the overload and cold-start benchmarks: emulator, our bridge, the naive one.
+
+Graph is the emulator over ``httpx.ASGITransport`` (wrapped in a ``RequestLog``); bridge and
+emulator share one ``FakeClock``. The emulator's ticker is not started: its rules (expiry, fading)
+are applied on every read anyway, and the ticker only pushes change notifications, which nobody
+subscribes to here (and it walks every user after every write: O(users) per request).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from benchmarks.graph_log import RequestLog
+from benchmarks.naive import NaiveBridge, fetch_token, router
+from bridge.config import BridgeConfig, TenantConfig
+from bridge.emulator.app import Emulator, create_app
+from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, UserRecord
+from bridge.presence import TeamsIntent
+from bridge.runtime.clock import FakeClock
+from bridge.runtime.engine import Engine
+from bridge.runtime.service import TenantRuntime, build_tenant
+from bridge.runtime.store import StateStore
+
+START = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+class Tokens:
+    """Client-credentials tokens from the emulator's token endpoint (msal needs real HTTPS)."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self._http = http
+        self._url = url
+        self._token: str | None = None
+
+    async def token(self) -> str:
+        if self._token is None:
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": DEFAULT_CLIENT_ID,
+                "client_secret": DEFAULT_CLIENT_SECRET,
+                "scope": "https://graph.microsoft.com/.default",
+            }
+            response = await self._http.post(self._url, data=form)
+            response.raise_for_status()
+            self._token = str(response.json()["access_token"])
+        return self._token
+
+    def invalidate(self) -> None:
+        self._token = None
+
+
+@dataclass
+class Graph:
+    """One emulator reached through a logging in-process transport."""
+
+    emu: Emulator
+    clock: FakeClock
+    log: RequestLog
+    http: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def emulated_graph(
+    users: tuple[UserRecord, ...], rate_limit: int, clock: FakeClock | None = None
+) -> AsyncIterator[Graph]:
+    clock = clock or FakeClock(START)
+    emu = Emulator(EmulatorConfig(users=users, rate_limit=rate_limit), clock)
+    log = RequestLog(httpx.ASGITransport(app=create_app(emu)), clock)
+    try:
+        async with httpx.AsyncClient(transport=log) as http:
+            yield Graph(emu, clock, log, http)
+    finally:
+        await emu.aclose()
+
+
+def tenant_of(config: BridgeConfig) -> tuple[str, TenantConfig]:
+    return next(iter(config.tenants.items()))
+
+
+def our_tenant(config: BridgeConfig, graph: Graph, store: StateStore, rng: random.Random) -> TenantRuntime:
+    """Our publisher for the config's one tenant, as ``bridge.runtime.service`` builds it."""
+    name, cfg = tenant_of(config)
+    token_url = f"{cfg.authority}/{cfg.tenant_id}/oauth2/v2.0/token"
+    tokens = Tokens(graph.http, token_url)
+    return build_tenant(name, cfg, clock=graph.clock, store=store, rng=rng, tokens=tokens, http=graph.http)
+
+
+def our_engine(
+    config: BridgeConfig,
+    clock: FakeClock,
+    store: StateStore | None,
+    publish: Callable[[str, TeamsIntent], None],
+) -> Engine:
+    """The core, publishing ``(object id, intent)`` (``publish`` may be a no-op: a shadow of the mapping)."""
+    return Engine(
+        config,
+        publish=lambda _tenant, object_id, intent, _cause: publish(object_id, intent),
+        store=store,
+        monotonic=clock.monotonic,
+    )
+
+
+async def naive_bridge(config: BridgeConfig, graph: Graph) -> NaiveBridge:
+    _, cfg = tenant_of(config)
+    authority = f"{cfg.authority}/{cfg.tenant_id}"
+    token = await fetch_token(graph.http, authority, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+    return NaiveBridge(graph.http, cfg.graph_url, token, DEFAULT_CLIENT_ID, router(config))
+
+
+async def tick(clock: FakeClock, engine: Engine, seconds: float) -> None:
+    """Move simulated time and fire the core's timers that ran out (the service's timer task)."""
+    await clock.advance(seconds)
+    due = engine.next_timer()
+    if due is not None and due <= clock.monotonic():
+        engine.due()
