@@ -68,7 +68,13 @@ class WatchConfig(BaseModel):
 
 
 class TenantConfig(BaseModel):
-    """One Entra tenant (Graph side): identity, credential, endpoints, budget, session timing."""
+    """One Entra tenant (Graph side): identity, credential, endpoints, budget, session timing.
+
+    ``flap_window`` (seconds, default 1.0; 0 turns it off): at most two presence writes for one
+    person in any window this long. A quiet person's change and a quick on/off go at once; further
+    changes inside the window coalesce to the latest state, written when the window allows (nothing
+    if it ends where the last write left it). Session refreshes neither wait nor count.
+    """
 
     model_config = _FROZEN
 
@@ -83,6 +89,7 @@ class TenantConfig(BaseModel):
     budget: BudgetConfig = BudgetConfig()
     session_expiry: timedelta = Field(timedelta(minutes=15), ge=timedelta(minutes=5), le=timedelta(hours=4))
     refresh_interval: float = Field(240.0, gt=0, lt=300)  # < 300 s <= session_expiry: never lapses
+    flap_window: float = Field(1.0, ge=0, le=60)  # seconds: at most two writes per person in it
     dnd_probe_person: str | None = None
     watch: WatchConfig = WatchConfig()
 

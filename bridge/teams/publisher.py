@@ -7,6 +7,13 @@ queues the person FIFO; write workers send only the difference from the last con
 - our session: ``setPresence`` (expiry ``session_expiry``) or ``clearPresence`` (404 = done);
 - preferred presence the intent asks for: ``setUserPreferredPresence``, remembered as ours.
 
+Flap coalescing: at most two writes for one person in any ``flap_window`` seconds. A change goes at
+once unless the person's last two writes both fall inside the window (so a quiet person's change,
+and a quick on/off, are not delayed); a later change waits until the older of the two leaves the
+window, then only the latest desired state is sent (nothing when it is what the last write left).
+A phone flapping for a second costs two writes, three when the burst ends on a state it had
+already left. Refreshes neither wait nor count.
+
 Live sessions are refreshed every ``refresh_interval`` earliest-deadline-first from the budget's
 reserved share. Every confirmed write is persisted in the store, so a restart (``reconcile()``)
 refreshes what must stay and clears what no longer should, paced through the budget.
@@ -73,6 +80,7 @@ class _Person:
     failed_intent: TeamsIntent | None = None
     failures: int = 0
     quarantined_until: float | None = None
+    wrote_at: tuple[float, float] = (float("-inf"), float("-inf"))  # monotonic: the last two writes
 
 
 class Publisher:
@@ -92,6 +100,7 @@ class Publisher:
         auth_backoff: float = 900.0,
         quarantine_backoff: float = 3600.0,
         quarantine_after: int = 3,
+        flap_window: float = 1.0,
     ) -> None:
         self.tenant = tenant
         self._session_id = client_id
@@ -106,6 +115,7 @@ class Publisher:
         self._auth_backoff = auth_backoff
         self._quarantine_backoff = quarantine_backoff
         self._quarantine_after = quarantine_after
+        self._flap_window = max(0.0, flap_window)
         self._people: dict[str, _Person] = {}
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
@@ -138,6 +148,7 @@ class Publisher:
             "auth_errors": 0,
             "store_errors": 0,
             "desires": 0,
+            "writes_held": 0,
         }
 
     # --- public surface ---------------------------------------------------------------------
@@ -199,6 +210,8 @@ class Publisher:
                 "publisher_live_sessions": float(self._live),
                 "publisher_quarantined": float(sum(self._quarantined(p) for p in self._people.values())),
                 "publisher_alarms": float(len(self.alarms)),
+                "publisher_queued": float(len(self._queue)),
+                "publisher_in_flight": float(len(self._in_flight)),
             }
         )
         result.update({f"graph_{k}": float(v) for k, v in self._graph.counters.items()})
@@ -454,6 +467,11 @@ class Publisher:
             if not self._needs_work(person):
                 person.dirty_since = None
                 continue
+            if (held_until := person.wrote_at[0] + self._flap_window) > self._clock.monotonic():
+                self.counters["writes_held"] += 1  # flapping: the timer re-checks when a write is allowed
+                self._timers.schedule(person_id, held_until)
+                self._timer_wake.set()
+                continue
             self._in_flight.add(person_id)
             try:
                 await self._sync(person)
@@ -480,11 +498,16 @@ class Publisher:
         intent = person.desired
         if intent is None:
             return
+        noted = False  # one change costs one place in the flap window, however many calls it takes
         if intent.preferred is None and person.preferred is not None:
-            await self._clear_preferred_if_ours(person)
+            noted = await self._clear_preferred_if_ours(person) > 0
+            if noted:
+                self._note_write(person)
         target = self._target(person.desired)
         if target != self._live_session(person):
             await self._budget.acquire(Kind.WRITE)
+            if not noted:
+                noted = self._note_write(person)
             if target is None:
                 result = await self._graph.clear_presence(person.id, self._session_id)
                 self.counters["clear_presence" if result.found else "clear_presence_absent"] += 1
@@ -498,6 +521,8 @@ class Publisher:
         if intent is not None and intent.preferred is not None and intent.preferred != person.preferred:
             expiry = intent.preferred_expiry or timedelta(hours=8)
             await self._budget.acquire(Kind.WRITE)
+            if not noted:
+                noted = self._note_write(person)
             result = await self._graph.set_preferred(person.id, intent.preferred, expiry)
             self.counters["set_preferred"] += 1
             person.preferred = intent.preferred
@@ -572,6 +597,10 @@ class Publisher:
         person.preferred_expires_at = None
         self._persist(person)
         return sent
+
+    def _note_write(self, person: _Person) -> bool:
+        person.wrote_at = (person.wrote_at[1], self._clock.monotonic())
+        return True
 
     def _forget_session(self, person: _Person) -> None:
         person.session = None
