@@ -1,25 +1,46 @@
-"""Benchmark graph cost: quick mode runs and its correctness results hold (no timing asserted)."""
+"""Graph cost and memory benchmarks in quick mode: the write counts are correctness results, asserted."""
 
 from __future__ import annotations
 
-from benchmarks import memory, writes_per_call
+import pytest
+
+from benchmarks import writes_per_call
 from benchmarks.results import Result
 
 
-def metrics(results: list[Result]) -> dict[str, Result]:
-    return {r.metric: r for r in results}
+@pytest.fixture(scope="module")
+def cost() -> dict[str, Result]:
+    return {r.metric: r for r in writes_per_call.run(quick=True)}
 
 
-def test_an_answered_call_a_conference_and_a_dnd_toggle_cost_two_writes_each() -> None:
-    results = metrics(writes_per_call.run())
-    assert set(results) == set(writes_per_call.SCENARIOS)
-    for result in results.values():
-        assert result.value == 2 and result.passed
-        assert result.note == "setPresence + clearPresence"
+@pytest.mark.parametrize("name", list(writes_per_call.CALLS))
+def test_every_call_costs_exactly_a_set_and_a_clear(cost: dict[str, Result], name: str) -> None:
+    result = cost[name]
+    assert result.bar == writes_per_call.CALL_BAR and result.passed
+    assert result.value == 2 and result.note == "setPresence + clearPresence"
 
 
-def test_memory_reports_per_thousand_people_without_a_bar() -> None:
-    results = metrics(memory.run(people_count=100))
-    per_person = results["engine_publisher_mib_per_1000_people"]
-    assert per_person.bar is None and per_person.value > 0
-    assert results["config_mib_per_1000_people"].value > 0
+@pytest.mark.parametrize("name", list(writes_per_call.FLAPS))
+def test_a_flapping_burst_costs_at_most_two_writes(cost: dict[str, Result], name: str) -> None:
+    result = cost[name]
+    assert result.bar == writes_per_call.FLAP_BAR and result.passed and result.value <= 2
+
+
+def test_flaps_cost_what_the_mapping_says(cost: dict[str, Result]) -> None:
+    assert cost["flap_in_call_idle"].value == 2  # busy at once, cleared after the idle hold
+    assert cost["flap_dnd_on_off"].value == 2  # on at once, the final off at the window's end
+    assert cost["flap_on_hold_in_call"].value == 1  # one pair throughout
+    assert cost["flap_ringing_idle"].value == 0  # ringing: no change
+    assert cost["flap_dialing_idle"].value == 0  # never dialing for the 2 s delay
+
+
+def test_an_odd_burst_still_lands_its_final_state_with_one_more_write(cost: dict[str, Result]) -> None:
+    result = cost[writes_per_call.ODD_FLAP]
+    assert result.bar is None
+    assert result.note.endswith("setPresence + clearPresence + setPresence")
+
+
+def test_naive_writes_once_per_event_beside_ours(cost: dict[str, Result]) -> None:
+    for name, (events, _) in writes_per_call.scenarios(writes_per_call.QUICK_BURST_EVENTS).items():
+        naive = cost[f"naive_{name}"]
+        assert naive.bar is None and naive.value == len(events)
