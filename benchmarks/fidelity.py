@@ -32,14 +32,17 @@ def give_desktops(
 ) -> dict[str, Pair | None]:
     """A desktop session per user drawn from ``mix`` (None: no desktop signed in); returns user -> pair."""
     choices, weights = list(mix), list(mix.values())
+    desktops = {user: rng.choices(choices, weights)[0] for user in user_ids}
+    place_desktops(state, desktops, clock)
+    return desktops
+
+
+def place_desktops(state: PresenceState, desktops: Mapping[str, Pair | None], clock: FakeClock) -> None:
+    """Sign each user's desktop client in with the given pair (None: leave them without one)."""
     now = clock.now()
-    desktops: dict[str, Pair | None] = {}
-    for user in user_ids:
-        pair = rng.choices(choices, weights)[0]
-        desktops[user] = pair
+    for user, pair in desktops.items():
         if pair is not None:
             state.set_session(user, DESKTOP_SESSION, pair, now, expires_in=None, fades=False)
-    return desktops
 
 
 def away_share_mix(away_share: float) -> dict[Pair | None, float]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
-from benchmarks import overload
+from benchmarks import cold_start, overload
 from benchmarks.fidelity import DESKTOP_SESSION, Fidelity, give_desktops, should_show, wrong_now
 from benchmarks.graph_log import Staleness, percentile
 from benchmarks.results import Result
@@ -14,6 +15,7 @@ from bridge.emulator.config import DEFAULT_CLIENT_ID, UserRecord
 from bridge.emulator.state import PresenceState
 from bridge.presence import AVAILABLE, AWAY, IN_A_CALL, OFFLINE, PRESENTING, Pair
 from bridge.runtime.clock import FakeClock
+from bridge.runtime.store import StateStore
 
 
 def metrics(results: list[Result]) -> dict[str, Result]:
@@ -104,3 +106,57 @@ def test_a_change_waits_until_held_or_until_superseded() -> None:
     stale.desired("c", 1.0, PRESENTING)
     assert sorted(stale.waits(until=10.0)) == [0.0, 2.0, 4.0, 9.0]
     assert percentile([1.0, 2.0, 3.0], 50) == 2.0
+
+
+def test_lapse_detection_counts_a_session_left_past_its_expiry() -> None:
+    log = overload.RequestLog(inner=None, clock=None)  # type: ignore[arg-type]
+    log.entries = [
+        (0.0, "kept", "setPresence", 200),
+        (240.0, "kept", "setPresence", 200),
+        (0.0, "lapsed", "setPresence", 200),
+        (1000.0, "lapsed", "setPresence", 200),
+        (0.0, "cleared", "setPresence", 200),
+        (10.0, "cleared", "clearPresence", 200),
+    ]
+    assert log.lapses(expiry=900.0, until=300.0) == 1
+
+
+@pytest.fixture(scope="module")
+def cold_start_results() -> dict[str, Result]:
+    return metrics(cold_start.run(quick=True))
+
+
+def test_ours_cold_start_converges_without_429_or_wrong_state(cold_start_results: dict[str, Result]) -> None:
+    r = cold_start_results
+    assert r["throttled_429"].value == 0
+    assert r["wrong_states"].value == 0
+    assert r["session_lapses"].value == 0
+    assert 0 < r["converge_s"].value < cold_start.MAX_SECONDS
+    assert r["graph_requests"].extra["setPresence"] > 0 and r["graph_requests"].extra["clearPresence"] > 0
+
+
+def test_naive_cold_start_writes_every_entry_and_shows_available_over_away(
+    cold_start_results: dict[str, Result],
+) -> None:
+    r = cold_start_results
+    assert r["naive_graph_requests"].value > r["graph_requests"].value  # one write per snapshot entry
+    assert r["naive_available_over_away"].value > 0
+    assert r["naive_wrong_states"].value > 0
+
+
+def test_the_restart_finds_stale_sessions_and_their_ownership_rows(tmp_path: Path) -> None:
+    clock = FakeClock()
+    w = cold_start.world(200, clock, tmp_path)
+    assert w.stale and len(w.snapshot.changes) >= len(w.population)
+    state = PresenceState([UserRecord(p.object_id, f"{p.extension}@x.example") for p in w.population])
+    cold_start.prepare_teams(state, clock, w)
+    user, (pair, _left) = next(iter(w.stale.items()))
+    assert (
+        state.describe(user, clock.now())["sessions"][DEFAULT_CLIENT_ID]["availability"] == pair.availability
+    )
+    with StateStore(tmp_path / "state.db") as store:
+        cold_start.prepare_store(store, clock, w)
+        owned = store.load_published()
+        assert set(owned) == set(w.stale)
+        assert owned[user].session == pair
+        assert len(store.load_endpoints()) == len(w.snapshot.changes)
