@@ -49,9 +49,9 @@ def test_naive_under_the_same_load_is_throttled_and_hides_away_desktops(
 ) -> None:
     r = overload_results
     offered = overload.CHANGES_PER_WINDOW * 60 / overload.WINDOW  # quick mode: 60 s of load
-    assert r["naive_writes"].value == offered  # one write per event
+    assert r["naive_graph_writes"].value == offered  # one write per event
     assert r["naive_throttled_429"].value > 0
-    assert r["naive_available_over_away_pct"].value > 0
+    assert r["naive_fidelity_available_over_away_pct"].value > 0
     assert r["naive_wrong_final_states"].value > 0
     assert all(m.bar is None for name, m in r.items() if name.startswith("naive_"))
 
@@ -131,6 +131,7 @@ def test_ours_cold_start_converges_without_429_or_wrong_state(cold_start_results
     assert r["throttled_429"].value == 0
     assert r["wrong_states"].value == 0
     assert r["session_lapses"].value == 0
+    assert r["available_over_away"].value == 0
     assert 0 < r["converge_s"].value < cold_start.MAX_SECONDS
     assert r["graph_requests"].extra["setPresence"] > 0 and r["graph_requests"].extra["clearPresence"] > 0
 
