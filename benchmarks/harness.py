@@ -3,7 +3,7 @@
 Graph is the emulator over ``httpx.ASGITransport`` (wrapped in a ``RequestLog``); bridge and
 emulator share one ``FakeClock``. The emulator's ticker is not started: its rules (expiry, fading)
 are applied on every read anyway, and the ticker only pushes change notifications, which nobody
-subscribes to here (and it walks every user after every write: O(users) per request).
+subscribes to here (it walks every user at each wake-up: 10-15 % of the wall time at 3,000 users).
 """
 
 from __future__ import annotations
