@@ -213,8 +213,13 @@ def _unwrap(annotation: Any) -> Any:
 # --- step 1: YAML with lines ------------------------------------------------------------
 
 
+# libyaml's loader when PyYAML was built with it: the same nodes and marks, ~20x faster (10,000
+# people inline load in 0.5 s instead of 10 s)
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _compose(text: str, problems: _Problems) -> Any:
-    loader = yaml.SafeLoader(text)
+    loader = _LOADER(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
