@@ -13,6 +13,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.base import AdapterEvent, Health, HealthChange
 from bridge.config import BridgeConfig, PersonConfig
@@ -26,9 +27,16 @@ from bridge.runtime.store import StateStore
 log = logging.getLogger(__name__)
 
 ROUTE_CACHE_MAX = 200_000  # endpoints whose routing is remembered (unmapped ones included)
+_IGNORE = EndpointRole.IGNORE  # enum members bound once: class attribute access is a descriptor call
+_heappush = heapq.heappush
 
 # Publish callback: (tenant, object id, intent, cause)
 Publish = Callable[[str, str, TeamsIntent, str], None]
+# One endpoint's [endpoint, role, state]: the very triples ``policy.decide`` takes, kept mutable so
+# an event updates its state in place (the route cache holds the same list: one dict lookup per event).
+Cell = list[Any]
+# endpoint -> (its person, its role, its cell; the cell's state is None until the first event)
+Route = tuple["PersonSlot", EndpointRole, Cell]
 
 
 @dataclass
@@ -38,13 +46,11 @@ class PersonSlot:
     config: PersonConfig
     object_id: str | None  # None until the UPN is resolved
     table_for: Callable[[str], MappingTable]
-    # endpoint -> (endpoint, role, state): the very triples ``policy.decide`` takes
-    endpoints: dict[EndpointKey, tuple[EndpointKey, EndpointRole, EndpointState]] = field(
-        default_factory=dict
-    )
+    # endpoint -> [endpoint, role, state] (a Cell) for every endpoint with a known state
+    endpoints: dict[EndpointKey, Cell] = field(default_factory=dict)
     previous: TeamsIntent | None = None
     decision: Decision | None = None
-    last_event: object = ""
+    last_event: object = ""  # the StateChange (or reason text) behind the latest decision
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -74,7 +80,7 @@ class Engine:
             p.key: PersonSlot(p, p.id, _Tables(config.table_for(p)).__getitem__) for p in config.people
         }
         self._endpoint_owner: dict[EndpointKey, str] = {}
-        self._routes: dict[EndpointKey, tuple[PersonSlot, EndpointRole] | None] = {}
+        self._routes: dict[EndpointKey, Route | None] = {}
         self._timers: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self.adapter_health: dict[str, Health] = {}
@@ -102,15 +108,15 @@ class Engine:
         now = self._mono()
         restored = 0
         for key, state in endpoints.items():
-            routed = self._config.route(key)
+            routed = self._route(key)
             if routed is None:
                 continue
-            person, role = routed
-            if role is EndpointRole.IGNORE:
+            slot, role, cell = routed
+            if role is _IGNORE:
                 continue
-            state = state._replace(line_since=now, restored=True)
-            self.people[person.key].endpoints[key] = (key, role, state)
-            self._endpoint_owner[key] = person.key
+            cell[2] = state._replace(line_since=now, restored=True)
+            slot.endpoints[key] = cell
+            self._endpoint_owner[key] = slot.key
             restored += 1
         return restored
 
@@ -130,44 +136,54 @@ class Engine:
             mono = self._mono()
             slot = self._apply(event, mono)
             if slot is not None:
-                self._decide(slot, _Cause(event), mono)
+                self._decide(slot, event, mono)
         elif isinstance(event, Snapshot):
             self._snapshot(event)
         elif isinstance(event, HealthChange):
             self._health(event)
 
-    def _route(self, endpoint: EndpointKey) -> tuple[PersonSlot, EndpointRole] | None:
+    def _route(self, endpoint: EndpointKey) -> Route | None:
+        """Who ``endpoint`` belongs to, with its cell (remembered for the next event)."""
         try:
             return self._routes[endpoint]
         except KeyError:
-            routed = self._config.route(endpoint)
-            hit = (self.people[routed[0].key], routed[1]) if routed is not None else None
-            if len(self._routes) < ROUTE_CACHE_MAX:
-                self._routes[endpoint] = hit
-            return hit
+            pass
+        routed = self._config.route(endpoint)
+        hit: Route | None = None
+        if routed is not None:
+            slot = self.people[routed[0].key]
+            cell = slot.endpoints.get(endpoint) or [endpoint, routed[1], None]
+            hit = (slot, routed[1], cell)
+        if len(self._routes) < ROUTE_CACHE_MAX:
+            self._routes[endpoint] = hit
+        return hit
 
     def _apply(self, change: StateChange, mono: float) -> PersonSlot | None:
         """Merge one change into its endpoint; the person to re-decide, or None."""
         endpoint = change.endpoint
-        routed = self._route(endpoint)
+        try:
+            routed = self._routes[endpoint]
+        except KeyError:
+            routed = self._route(endpoint)
         if routed is None:
             self.counters["unmapped"] += 1
             log.debug("unmapped endpoint %s", describe(endpoint))
             return None
-        slot, role = routed
-        if role is EndpointRole.IGNORE:
+        slot, role, cell = routed
+        if role is _IGNORE:
             self.counters["ignored_role"] += 1
             return None
-        prev = slot.endpoints.get(endpoint)
-        merged = merge(prev[2] if prev else None, change, mono)
+        prev = cell[2]
+        merged = merge(prev, change, mono)
         if merged is None:
             self.counters["stale"] += 1
             log.info("stale event dropped for %s", describe(endpoint), extra={"person": slot.label})
             return None
-        if prev is not None and prev[2] is merged:
+        if merged is prev:
             return None  # nothing changed: the decision cannot change either (timers handle time)
-        slot.endpoints[endpoint] = (endpoint, role, merged)
+        cell[2] = merged
         if prev is None:
+            slot.endpoints[endpoint] = cell
             self._endpoint_owner[endpoint] = slot.key
         if self._store is not None:
             self._save(endpoint, merged)
@@ -215,7 +231,7 @@ class Engine:
         config = slot.config
         previous = slot.previous
         decision = decide(
-            list(slot.endpoints.values()),
+            slot.endpoints.values(),
             slot.table_for,
             previous,
             self._mono() if mono is None else mono,
@@ -226,12 +242,14 @@ class Engine:
         slot.decision = decision
         intent = decision.intent
         if decision.recheck_at is not None:
-            heapq.heappush(self._timers, (decision.recheck_at, next(self._seq), slot.key))
+            _heappush(self._timers, (decision.recheck_at, next(self._seq), slot.key))
         slot.previous = intent
         if not (force or not intent.same_target(previous)) or not config.publish or slot.object_id is None:
             return
         counters["transitions"] += 1
         if log.isEnabledFor(logging.INFO):
+            if type(cause_event) is StateChange:
+                cause_event = _Cause(cause_event)
             desired = _intent_text(intent)
             log.info(
                 "decision %s: %s -> %s",
