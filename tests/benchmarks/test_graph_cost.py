@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import writes_per_call
+from benchmarks import memory, writes_per_call
 from benchmarks.results import Result
 
 
@@ -44,3 +44,14 @@ def test_naive_writes_once_per_event_beside_ours(cost: dict[str, Result]) -> Non
     for name, (events, _) in writes_per_call.scenarios(writes_per_call.QUICK_BURST_EVENTS).items():
         naive = cost[f"naive_{name}"]
         assert naive.bar is None and naive.value == len(events)
+
+
+def test_memory_quick_mode_measures_a_fresh_interpreter_and_reports_its_parts() -> None:
+    results = {r.metric: r for r in memory.run(quick=True)}
+    resident = results["resident_mb"]
+    assert resident.bar is None  # the bar is for 10,000 users, full mode only
+    assert resident.extra["people"] == memory.QUICK_RSS_PEOPLE and resident.extra["endpoints"] > 1_000
+    assert "500 desired sessions queued" in resident.note  # half the people in a call, queued
+    after_imports = results["resident_after_imports_mb"].value
+    assert 0 < after_imports < resident.value <= results["resident_peak_mb"].value
+    assert results["engine_publisher_mib_per_1000_people"].value > 0
