@@ -182,14 +182,18 @@ class AmiAdapter:
         for change in self._tracker.disconnected():
             self._emit(change)
 
-    async def _run_session(self) -> None:
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         cfg = self._config
         try:
-            reader, writer = await within(
+            return await within(
                 self._clock, asyncio.open_connection(cfg.host, cfg.port), cfg.connect_timeout, "connect"
             )
         except OSError as exc:
             raise AmiClosed(f"cannot connect: {exc.__class__.__name__}: {exc.strerror or exc}") from exc
+
+    async def _run_session(self) -> None:
+        cfg = self._config
+        reader, writer = await self._connect()
         self._counts["connects"] += 1
         session = AmiSession(reader, writer, self._clock, self._on_event, action_timeout=cfg.action_timeout)
         self._session = session

@@ -66,8 +66,8 @@ class FrameParser:
 
     ``feed(data)`` returns the complete messages found so far; a partial line or message waits
     for the next call. ``version`` holds the banner's AMI version once seen. Counters:
-    ``rejected_frames`` (a line that is not ``Key: value``), ``oversized_frames`` (a line or a
-    header count over the limits; the rest of that frame is skipped).
+    ``frames`` (messages returned), ``rejected_frames`` (a line that is not ``Key: value``),
+    ``oversized_frames`` (a line or a header count over the limits; the rest of that frame is skipped).
     """
 
     def __init__(self, *, max_line: int = DEFAULT_MAX_LINE, max_headers: int = DEFAULT_MAX_HEADERS) -> None:
@@ -78,6 +78,7 @@ class FrameParser:
         self._bad = False  # current frame had a malformed line
         self._skipping = False  # current frame is oversized: drop lines until the blank one
         self.version: str | None = None
+        self.frames = 0
         self.rejected_frames = 0
         self.oversized_frames = 0
 
@@ -145,6 +146,7 @@ class FrameParser:
             return None
         if not headers:
             return None  # stray blank line (e.g. after a banner): nothing to count
+        self.frames += 1
         return AmiMessage(tuple(headers))
 
 

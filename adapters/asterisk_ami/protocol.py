@@ -108,14 +108,19 @@ class AmiSession:
                 data = await self._reader.read(READ_SIZE)
                 if not data:
                     raise AmiClosed("connection closed by the PBX")
-                for message in self.parser.feed(data):
-                    self._route(message)
+                self.data_received(data)
         except (OSError, asyncio.IncompleteReadError) as exc:
             self._fail(AmiClosed(f"connection lost: {exc.__class__.__name__}"))
             raise self._closed from exc  # type: ignore[misc]
         except AmiClosed as exc:
             self._fail(exc)
             raise
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the PBX: every complete message goes to its action or to ``on_event``."""
+        route = self._route
+        for message in self.parser.feed(data):
+            route(message)
 
     def _fail(self, exc: AmiClosed) -> None:
         self._closed = self._closed or exc
