@@ -124,6 +124,7 @@ def build_tenant(
         clock=clock,
         session_expiry=cfg.session_expiry,
         refresh_interval=refresh_interval,
+        flap_window=cfg.flap_window,
     )
     return TenantRuntime(name, cfg, tokens, http, graph, budget, publisher)
 
