@@ -47,6 +47,11 @@ log = logging.getLogger(__name__)
 ALARM_DND_UNSUPPORTED = "dnd_presenting_unsupported"
 ALARM_REFRESH_CAPACITY = "refresh_capacity_exceeded"
 ALARM_BAD_CREDENTIALS = "bad_credentials"
+# A session restored after a restart is not refreshed before the adapters' resync snapshot had a
+# chance to say whether it is still wanted (most are cleared or changed by it), unless its expiry
+# comes sooner: then it is refreshed this long before it lapses.
+RESTORE_GRACE = 60.0  # seconds
+RESTORE_MARGIN = 120.0  # seconds before the restored session's expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +257,8 @@ class Publisher:
                 person.desired = TeamsIntent(reason="not wanted after restart")
                 person.cause = "restart"
             if person.session is not None and self._target(person.desired) == person.session:
-                self._schedule_refresh(person)
+                wait = min(now_mono + RESTORE_GRACE, person.session_deadline - RESTORE_MARGIN)
+                self._schedule_refresh(person, not_before=wait)
             if self._needs_work(person):
                 person.dirty_since = now_mono
                 self._enqueue(person)
@@ -351,8 +357,8 @@ class Publisher:
             self._queue.append(person.id)
         self._work.set()
 
-    def _schedule_refresh(self, person: _Person) -> None:
-        due = max(self._clock.monotonic(), person.session_sent_at + self._interval)
+    def _schedule_refresh(self, person: _Person, *, not_before: float = 0.0) -> None:
+        due = max(self._clock.monotonic(), person.session_sent_at + self._interval, not_before)
         self._refreshes.schedule(person.id, due)
         self._refresh_wake.set()
 

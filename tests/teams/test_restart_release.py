@@ -8,6 +8,7 @@ from pathlib import Path
 from bridge.presence import CLEAR, IN_A_CALL, PRESENTING, Pair, TeamsIntent
 from bridge.runtime.clock import FakeClock
 from bridge.runtime.store import PublishedRecord, StateStore
+from bridge.teams.publisher import RESTORE_GRACE
 
 from .fake_graph import FakeGraph
 from .helpers import CLIENT_ID
@@ -92,3 +93,34 @@ async def test_release_leaves_a_preferred_the_user_replaced() -> None:
         sent = await build(clock, store, fake=fake).pub.release()
         assert sent == 1  # only our session
         assert fake.shown("gus") == Pair("Away", "Away")
+
+
+async def test_a_restored_session_waits_for_the_resync_before_its_refresh(tmp_path: Path) -> None:
+    """Set 10 minutes before the restart (5 left): refreshing it at once would waste a write on a
+    session the adapter's snapshot is about to clear; it waits RESTORE_GRACE, then is refreshed."""
+    clock = FakeClock()
+    fake = FakeGraph(clock)
+    path = tmp_path / "state.db"
+    with StateStore(path) as store:
+        async with running(build(clock, store, fake=fake)) as rig:
+            rig.pub.desire("alice", BUSY, "answered")
+            rig.pub.desire("bob", BUSY, "answered")
+            await rig.settle()
+    await clock.advance(600)
+    calls_before = len(fake.calls)
+    with StateStore(path) as store:
+        rig = build(clock, store, fake=fake)
+        rig.pub.desire("alice", BUSY, "restored: in_call")
+        rig.pub.desire("bob", BUSY, "restored: in_call")
+        async with running(rig):
+            await rig.settle(RESTORE_GRACE - 10)
+            assert fake.calls[calls_before:] == []  # nothing sent before the snapshot could arrive
+            rig.pub.desire("bob", CLEAR, "snapshot: idle")  # the resync says bob hung up meanwhile
+            await rig.settle(20)
+            assert [c[:2] for c in fake.calls[calls_before:]] == [
+                ("clearPresence", "bob"),
+                ("setPresence", "alice"),
+            ]
+            await rig.clock.advance(3600)
+            assert fake.session("alice", CLIENT_ID) == IN_A_CALL
+            assert fake.lapses == []
