@@ -45,11 +45,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def predict(
-    config: BridgeConfig, events: Iterable[tuple[float, Sequence[AdapterEvent]]]
+    config: BridgeConfig,
+    events: Iterable[tuple[float, Sequence[AdapterEvent]]],
+    prelude: Sequence[AdapterEvent] = (),
 ) -> tuple[list[Measured], int]:
     """Measured events (those that publish at once) and the number of timer-driven publishes.
 
-    ``events`` yields, per sent item in order, its planned time and what the adapter emits for it.
+    ``events`` yields, per sent item in order, its planned time and what the adapter emits for it;
+    ``prelude`` is what the adapter emits before the first (the AMI resync's snapshot).
     """
     now = [0.0]
     current: list[int | None] = [None]
@@ -64,6 +67,8 @@ def predict(
 
     engine = Engine(config, publish=publish, store=None, monotonic=lambda: now[0])
     engine.decide_all()  # start: nobody has a session, so nothing is written
+    for event in prelude:
+        engine.handle(event)
     timer_publishes[0] = 0
     for index, (at, emitted) in enumerate(events):
         now[0] = at

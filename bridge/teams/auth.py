@@ -2,8 +2,11 @@
 
 msal is synchronous and does network I/O (discovery in its constructor, the token request), so
 every msal call runs in a worker thread. msal's in-memory cache reuses the app token until it
-is within five minutes of expiry. Nothing above this module sees msal or httpx exceptions:
-refusals become :class:`GraphAuthError`, transport trouble :class:`GraphUnavailable`.
+is within five minutes of expiry (or past the refresh time the identity platform gave). The
+token msal last returned is also kept here with that same deadline, so the hot path (a token per
+Graph request) is an attribute read: no worker thread, no msal cache search. Nothing above this
+module sees msal or httpx exceptions: refusals become :class:`GraphAuthError`, transport
+trouble :class:`GraphUnavailable`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import logging
 import re
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +46,8 @@ _MICROSOFT_LOGIN_SUFFIXES = (
 )
 # Entra error codes that mean "the service is struggling", not "your credential is wrong".
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+# msal refreshes an app token this long before it expires; the fast path stops reusing it then too.
+_REFRESH_MARGIN_SECONDS = 300.0
 _PRIVATE_KEY_PEM = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----", re.S)
 
 
@@ -112,6 +118,8 @@ class MsalTokenProvider:
         self._app: msal.ConfidentialClientApplication | None = None
         self._drop_cached = False
         self._claims: dict[str, Any] = {}
+        self._fast: tuple[str, float] | None = None  # (token, monotonic time msal stops reusing it)
+        self._generation = 0  # bumped by invalidate(): a token fetched before it is not kept
         self.counters: dict[str, float] = {"token_requests": 0, "cache_hits": 0, "failures": 0}
 
     def __repr__(self) -> str:
@@ -119,10 +127,16 @@ class MsalTokenProvider:
 
     async def token(self) -> str:
         """A valid app token for Graph (cached by msal until five minutes before expiry)."""
+        fast = self._fast
+        if fast is not None and time.monotonic() < fast[1]:
+            self.counters["cache_hits"] += 1
+            return fast[0]
         return await asyncio.to_thread(self._acquire)
 
     def invalidate(self) -> None:
         """Forget the cached app token (after a 401): the next :meth:`token` asks the identity platform."""
+        self._fast = None
+        self._generation += 1
         self._drop_cached = True
 
     def roles(self) -> frozenset[str]:
@@ -143,6 +157,7 @@ class MsalTokenProvider:
     # ----- worker thread ----------------------------------------------------------------------
 
     def _acquire(self) -> str:
+        began, generation = time.monotonic(), self._generation
         with self._lock:
             try:
                 result = self._acquire_locked()
@@ -164,6 +179,8 @@ class MsalTokenProvider:
                 raise GraphUnavailable(f"token request failed: {type(exc).__name__}") from exc
         token = result["access_token"]
         self._claims = _claims(token)
+        if generation == self._generation:
+            self._fast = _reusable_until(str(token), result, began)
         if result.get("token_source") == "cache":
             self.counters["cache_hits"] += 1
         else:
@@ -194,6 +211,21 @@ class MsalTokenProvider:
                 instance_discovery=self._instance_discovery,
             )
         return self._app
+
+
+def _reusable_until(token: str, result: dict[str, Any], began: float) -> tuple[str, float] | None:
+    """The token and the monotonic time until which msal itself would hand it out from its cache."""
+    left = result.get("expires_in")
+    if not isinstance(left, int | float):
+        return None
+    until = float(left) - _REFRESH_MARGIN_SECONDS
+    refresh_in = result.get("refresh_in")
+    if isinstance(refresh_in, int | float):
+        until = min(until, float(refresh_in))
+    refresh_on = result.get("refresh_on")  # msal's cache hits carry the epoch instead
+    if isinstance(refresh_on, int | float):
+        until = min(until, float(refresh_on) - time.time())
+    return (token, began + until) if until > 0 else None
 
 
 def _first_line(exc: BaseException) -> str:
