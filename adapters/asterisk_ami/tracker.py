@@ -59,6 +59,9 @@ class EndpointView:
     agent: AgentState | None = None
 
 
+_NO_VIEW = EndpointView()
+
+
 @dataclass(frozen=True, slots=True)
 class _Hint:
     context: str
@@ -74,7 +77,9 @@ class AmiTracker:
         self._config = config
         self._ignore_patterns = tuple(re.compile(p) for p in config.ignore_exten_patterns)
         self._ignored_contexts = config.ignored_contexts
-        self._excluded_prefixes = (FREEPBX_DND_DEVICE, FREEPBX_DEVICE_DND_DEVICE, config.teams_device_prefix)
+        self._teams_prefix = config.teams_device_prefix
+        self._line_prefixes = config.line_device_prefixes
+        self._excluded_prefixes = (FREEPBX_DND_DEVICE, FREEPBX_DEVICE_DND_DEVICE, self._teams_prefix)
         self.counters: dict[str, int] = {
             "unmapped_device_events": 0,
             "own_state_events": 0,
@@ -84,6 +89,9 @@ class AmiTracker:
         }
         self._reset()
         self._views: dict[EndpointKey, EndpointView] = {}
+        # Indexes kept beside the knowledge so a live fact costs the same with 10 or 10,000
+        # extensions: _views' keys per extension (in _views order), and device -> hinted extensions.
+        self._view_keys: dict[str, dict[EndpointKey, None]] = {}
         self._expected_dnd: dict[str, Toggle] = {}
 
     def _reset(self) -> None:
@@ -94,12 +102,17 @@ class AmiTracker:
         self._presence: dict[str, str] = {}  # exten -> presence status
         self._members: dict[tuple[str, str], QueueMemberFact] = {}
         self._wrapups: dict[tuple[str, str], float] = {}  # (queue, interface) -> end, caller's monotonic
+        self._hinted: dict[str, dict[str, None]] = {}  # device -> extensions whose hint names it
+        self._member_order: dict[tuple[str, str], int] = {}  # member -> position in _members
+        self._member_ext: dict[tuple[str, str], str | None] = {}  # member -> its extension
+        self._members_of: dict[str, dict[tuple[str, str], None]] = {}  # extension -> its members
+        self._bindings_stale = False  # set by _learn when a hint's devices or AstDB DEVICE changed
         self._rebind()
 
     # --- bindings --------------------------------------------------------------------
 
     def _is_line_device(self, device: str) -> bool:
-        return device.startswith(self._config.line_device_prefixes) and not self._is_excluded(device)
+        return device.startswith(self._line_prefixes) and not self._is_excluded(device)
 
     def _is_excluded(self, device: str) -> bool:
         return device.startswith(self._excluded_prefixes) or device.startswith(CUSTOM_PRESENCE)
@@ -138,6 +151,22 @@ class AmiTracker:
             for exten in extens:
                 by_ext.setdefault(exten, []).append(device)
         self._ext_devices = {e: tuple(sorted(ds)) for e, ds in by_ext.items()}
+        for key in self._members:  # a member's extension follows the bindings
+            self._index_member(key)
+
+    def _index_member(self, key: tuple[str, str]) -> None:
+        exten = self._member_extension(self._members[key])
+        old = self._member_ext.get(key)
+        if key in self._member_ext and old == exten:
+            return
+        if old is not None:
+            members = self._members_of[old]
+            del members[key]
+            if not members:
+                del self._members_of[old]
+        self._member_ext[key] = exten
+        if exten is not None:
+            self._members_of.setdefault(exten, {})[key] = None
 
     def extensions(self) -> set[str]:
         known = set(self._ext_devices) | set(self._hints) | set(self._dnd) | set(self._presence)
@@ -167,7 +196,13 @@ class AmiTracker:
         return None
 
     def member_interfaces(self, exten: str) -> list[tuple[str, QueueMemberFact]]:
-        return [(m.interface, m) for m in self._members.values() if self._member_extension(m) == exten]
+        """The members bound to ``exten``, in the order they were first seen."""
+        keys = self._members_of.get(exten)
+        if not keys:
+            return []
+        ordered = sorted(keys, key=self._member_order.__getitem__) if len(keys) > 1 else keys
+        members = self._members
+        return [(members[k].interface, members[k]) for k in ordered]
 
     # --- derived views ---------------------------------------------------------------
 
@@ -217,13 +252,15 @@ class AmiTracker:
 
     def apply(self, fact: Fact) -> list[StateChange]:
         """Update knowledge with one live fact; the endpoints whose view changed."""
+        self._bindings_stale = False
         affected = self._learn(fact)
-        if isinstance(fact, HintFact | AstDbFact):
+        if self._bindings_stale:  # a hint's devices or an AstDB DEVICE key changed
             self._rebind()
         echo_agent = isinstance(fact, QueueMemberFact) and fact.reason.startswith(TEAMS_PAUSE_PREFIX)
         return self._diff(affected, echo_agent=echo_agent)
 
-    def _learn(self, fact: Fact) -> set[str]:
+    def _learn(self, fact: Fact, *, affected: bool = True) -> set[str]:
+        """Store one fact; the extensions it may change (only computed when ``affected``)."""
         if isinstance(fact, DeviceFact):
             return self._learn_device(fact)
         if isinstance(fact, HintFact):
@@ -232,6 +269,12 @@ class AmiTracker:
                 return set()
             old = self._hints.get(fact.exten)
             self._hints[fact.exten] = _Hint(fact.context, fact.devices, fact.status)
+            if old is None or old.devices != fact.devices:
+                self._bindings_stale = True
+                for device in old.devices if old else ():
+                    self._hinted[device].pop(fact.exten, None)
+                for device in fact.devices:
+                    self._hinted.setdefault(device, {})[fact.exten] = None
             changed = {fact.exten}
             for device in (*fact.devices, *(old.devices if old else ())):
                 changed |= set(self._bound.get(device, ()))
@@ -243,19 +286,22 @@ class AmiTracker:
             self._presence[exten] = fact.status
             return {exten}
         if isinstance(fact, QueueMemberFact):
-            self._members[(fact.queue, fact.interface)] = fact
+            key = (fact.queue, fact.interface)
+            self._members[key] = fact
+            self._member_order.setdefault(key, len(self._member_order))
+            self._index_member(key)
             if fact.in_call or fact.removed:  # a new call (or logged out) ends a wrap-up
-                self._wrapups.pop((fact.queue, fact.interface), None)
+                self._wrapups.pop(key, None)
             exten = self._member_extension(fact)
             return {exten} if exten else set()
         if isinstance(fact, AstDbFact):
-            return self._learn_astdb(fact)
+            return self._learn_astdb(fact, affected=affected)
         return set()
 
     def _learn_device(self, fact: DeviceFact) -> set[str]:
         device = fact.device
         self._devices[device] = fact.state
-        if device.startswith(self._config.teams_device_prefix):
+        if device.startswith(self._teams_prefix):
             self.counters["own_state_events"] += 1
             return set()
         if device.startswith(FREEPBX_DND_DEVICE):
@@ -269,18 +315,21 @@ class AmiTracker:
             return {exten}
         if device in self._bound:
             return set(self._bound[device])
-        hinted = {e for e, h in self._hints.items() if device in h.devices}
+        hinted = set(self._hinted.get(device, ()))
         if not hinted and self._is_line_device(device):
             self.counters["unmapped_device_events"] += 1
         return hinted
 
-    def _learn_astdb(self, fact: AstDbFact) -> set[str]:
+    def _learn_astdb(self, fact: AstDbFact, *, affected: bool = True) -> set[str]:
         self._astdb[fact.key] = fact.value
         family, _, rest = fact.key.partition("/")
         if family == "DND" and rest and self._config.freepbx:
             self._dnd[rest] = Toggle.ON if fact.value.strip() else Toggle.OFF
             return {rest}
         if family == "DEVICE":
+            self._bindings_stale = True
+            if not affected:
+                return set()
             return set(self._ext_devices) | set(self._astdb_bindings().values())
         return set()
 
@@ -345,13 +394,16 @@ class AmiTracker:
         out: list[StateChange] = []
         for exten in sorted(extens):
             views = self._views_for(exten)
-            stale = [k for k in self._views if k.extension == exten and k not in views]
+            keys = self._view_keys.setdefault(exten, {})
+            stale = [k for k in keys if k not in views]
             for key in stale:  # a device moved away (hot-desking): its endpoint is no longer here
                 del self._views[key]
+                del keys[key]
                 out.append(StateChange(key, line=LineState.UNAVAILABLE))
             for key, view in views.items():
                 change = self._change(key, self._views.get(key), view, echo_agent)
                 self._views[key] = view
+                keys[key] = None
                 if change is not None:
                     out.append(change)
         return out
@@ -359,19 +411,21 @@ class AmiTracker:
     def _change(
         self, key: EndpointKey, old: EndpointView | None, new: EndpointView, echo_agent: bool
     ) -> StateChange | None:
-        old = old or EndpointView()
-        fields = {
-            name: getattr(new, name)
-            for name in ("line", "dnd", "away", "agent")
-            if getattr(new, name) is not None and getattr(new, name) != getattr(old, name)
-        }
-        if not fields:
+        if old is None:
+            old = _NO_VIEW
+        if new == old:
             return None
-        echo = echo_agent and "agent" in fields
-        if "dnd" in fields and self._expected_dnd.get(key.extension) == fields["dnd"]:
+        line = new.line if new.line is not None and new.line != old.line else None
+        dnd = new.dnd if new.dnd is not None and new.dnd != old.dnd else None
+        away = new.away if new.away is not None and new.away != old.away else None
+        agent = new.agent if new.agent is not None and new.agent != old.agent else None
+        if line is None and dnd is None and away is None and agent is None:
+            return None
+        echo = echo_agent and agent is not None
+        if dnd is not None and self._expected_dnd.get(key.extension) == dnd:
             del self._expected_dnd[key.extension]
             echo = True
-        return replace(StateChange(key), **fields, echo=echo)
+        return StateChange(key, line=line, dnd=dnd, away=away, agent=agent, echo=echo)
 
     def begin_resync(self) -> None:
         """A new session: forget what we knew (config bindings stay) until ``snapshot()``."""
@@ -380,7 +434,7 @@ class AmiTracker:
     def learn(self, facts: Iterable[Fact]) -> None:
         """Feed resync list items without producing changes."""
         for fact in facts:
-            self._learn(fact)
+            self._learn(fact, affected=False)
         self._rebind()
 
     def snapshot(self) -> Snapshot:
@@ -389,6 +443,9 @@ class AmiTracker:
         for exten in sorted(self.extensions()):
             views.update(self._views_for(exten))
         self._views = views
+        self._view_keys = {}
+        for key in views:
+            self._view_keys.setdefault(key.extension, {})[key] = None
         changes = tuple(
             replace(StateChange(key), line=v.line, dnd=v.dnd, away=v.away, agent=v.agent)
             for key, v in views.items()
