@@ -14,12 +14,14 @@ blank line after it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
 DEFAULT_MAX_LINE = 8192
 DEFAULT_MAX_HEADERS = 512
+KEY_CACHE_MAX = 4096  # distinct header names remembered per connection (a PBX uses a few hundred)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +29,18 @@ class AmiMessage:
     """One AMI message: its headers in wire order (duplicates kept)."""
 
     headers: tuple[tuple[str, str], ...]
+    # The header names lower-cased, in the same order (the parser fills it in so lookups scan in C).
+    names: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first header called ``name`` (case-insensitive, like Asterisk), else ``default``."""
         lowered = name.lower()
+        names = self.names
+        if names is not None:
+            try:
+                return self.headers[names.index(lowered)][1]
+            except ValueError:
+                return default
         for key, value in self.headers:
             if key.lower() == lowered:
                 return value
@@ -73,8 +83,11 @@ class FrameParser:
     def __init__(self, *, max_line: int = DEFAULT_MAX_LINE, max_headers: int = DEFAULT_MAX_HEADERS) -> None:
         self._max_line = max_line
         self._max_headers = max_headers
-        self._buffer = bytearray()
+        self._buffer = b""  # an incomplete line, waiting for its end
         self._headers: list[tuple[str, str]] = []
+        self._names: list[str] = []  # the current frame's header names, lower-cased
+        # raw header name -> (name, lower-cased name), or None for a name that is not valid
+        self._keys: dict[bytes, tuple[str, str] | None] = {}
         self._bad = False  # current frame had a malformed line
         self._skipping = False  # current frame is oversized: drop lines until the blank one
         self.version: str | None = None
@@ -83,26 +96,62 @@ class FrameParser:
         self.oversized_frames = 0
 
     def feed(self, data: bytes) -> list[AmiMessage]:
-        self._buffer += data
+        if b"\n" not in data:
+            self._buffer += data
+            self._check_rest()
+            return []
+        lines = (self._buffer + data).split(b"\n")
+        self._buffer = lines.pop()
         out: list[AmiMessage] = []
-        start = 0
-        while True:
-            end = self._buffer.find(b"\n", start)
-            if end < 0:
-                break
-            line = bytes(self._buffer[start:end])
-            start = end + 1
+        headers, names, keys = self._headers, self._names, self._keys
+        max_line, max_headers = self._max_line, self._max_headers
+        for line in lines:
             if line.endswith(b"\r"):
                 line = line[:-1]
-            message = self._line(line)
-            if message is not None:
-                out.append(message)
-        del self._buffer[:start]
+            if not line:
+                message = self._end_frame()
+                if message is not None:
+                    out.append(message)
+                headers, names = self._headers, self._names
+                continue
+            if (
+                self._skipping
+                or (not headers and line.startswith(BANNER_PREFIX))
+                or len(line) > max_line
+                or len(headers) >= max_headers
+            ):
+                self._line(line)  # the rare cases: banner, a frame being skipped, limits
+                headers, names = self._headers, self._names
+                continue
+            # The common case, a "Key: value" line. ":" is ASCII, never inside a UTF-8 sequence,
+            # so cutting the bytes first and decoding each part is the same as decoding the line.
+            raw_key, sep, raw_value = line.partition(b":")
+            known = keys.get(raw_key) if sep else None
+            if known is None:
+                known = self._key(raw_key, sep)
+                if known is None:
+                    self._bad = True
+                    continue
+            if raw_value.startswith(b" "):
+                raw_value = raw_value[1:]
+            headers.append((known[0], raw_value.decode("utf-8", "replace")))
+            names.append(known[1])
+        self._check_rest()
+        return out
+
+    def _key(self, raw: bytes, sep: bytes) -> tuple[str, str] | None:
+        """A header name as ``_line`` reads it, remembered: (name, lower-cased) or None if invalid."""
+        key = raw.decode("utf-8", "replace").strip()
+        known = (sys.intern(key), key.lower()) if sep and key and " " not in key else None
+        if sep and len(self._keys) < KEY_CACHE_MAX:
+            self._keys[raw] = known
+        return known
+
+    def _check_rest(self) -> None:
         if len(self._buffer) > self._max_line:
             # A line that never ends: drop what we hold and skip to the end of this frame.
-            self._buffer.clear()
+            self._buffer = b""
             self._oversized()
-        return out
 
     def feed_all(self, chunks: Iterable[bytes]) -> list[AmiMessage]:
         out: list[AmiMessage] = []
@@ -114,7 +163,7 @@ class FrameParser:
         if not self._skipping:
             self.oversized_frames += 1
         self._skipping = True
-        self._headers = []
+        self._headers, self._names = [], []
 
     def _line(self, line: bytes) -> AmiMessage | None:
         if not self._headers and not self._skipping and line.startswith(BANNER_PREFIX):
@@ -134,11 +183,12 @@ class FrameParser:
             self._bad = True
             return None
         self._headers.append((key, value[1:] if value.startswith(" ") else value))
+        self._names.append(key.lower())
         return None
 
     def _end_frame(self) -> AmiMessage | None:
-        headers, bad, skipping = self._headers, self._bad, self._skipping
-        self._headers, self._bad, self._skipping = [], False, False
+        headers, names, bad, skipping = self._headers, self._names, self._bad, self._skipping
+        self._headers, self._names, self._bad, self._skipping = [], [], False, False
         if skipping:
             return None
         if bad:
@@ -147,7 +197,7 @@ class FrameParser:
         if not headers:
             return None  # stray blank line (e.g. after a banner): nothing to count
         self.frames += 1
-        return AmiMessage(tuple(headers))
+        return AmiMessage(tuple(headers), tuple(names))
 
 
 def encode_action(action: str, headers: Iterable[tuple[str, str]], action_id: str) -> bytes:
