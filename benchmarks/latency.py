@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import random
 import shutil
 import ssl
@@ -125,7 +126,9 @@ class Outcome:
     timer_writes: int  # publishes caused by timers (predicted), not measured
     throttled: float  # 429s the emulator sent
     naive_writes: int = 0
-    cpu_ms_per_event: float = 0.0  # the bridge process's CPU time (all threads) per event sent
+    # the bridge process's CPU time (all threads) per event sent, in user space and in the kernel
+    cpu_user_ms_per_event: float = 0.0
+    cpu_sys_ms_per_event: float = 0.0
 
 
 class LatencyError(RuntimeError):
@@ -166,6 +169,16 @@ async def _until(predicate: Callable[[], bool], what: str, limit: float = SETTLE
         await asyncio.sleep(0.01)
 
 
+def _cpu() -> tuple[float, float]:
+    times = os.times()
+    return times.user, times.system
+
+
+def _per_event(began: tuple[float, float], ended: tuple[float, float], events: int) -> tuple[float, float]:
+    n = max(1, events)
+    return (ended[0] - began[0]) * 1000 / n, (ended[1] - began[1]) * 1000 / n
+
+
 async def _settle(service: BridgeService) -> None:
     """Wait (bounded) until the bridge has no Graph work pending; an overloaded bridge is not waited
     for longer: what it has not sent by then counts as unmatched."""
@@ -184,14 +197,18 @@ def _emitted(
 
 async def _drive(
     address: tuple[str, int], planned: Sequence[Planned], population: tuple[Person, ...]
-) -> tuple[list[float], int, int]:
+) -> tuple[list[float], int, int, tuple[float, float]]:
+    """Run the load generator; returns send stamps, acks, refusals and this process's CPU time
+    (user, system) when sending began (the generator's start-up is not the bridge's work)."""
     lines = [p.json_line(population[p.person].extension) for p in planned]
     load = CtiLoad.start(address, CTI_TOKEN, lines, [p.at for p in planned])
     try:
         await asyncio.to_thread(load.ready)
+        began = _cpu()
         load.go(time.perf_counter() + 0.2)
         duration = planned[-1].at if planned else 0.0
-        return await asyncio.to_thread(load.result, duration + 60.0)
+        sent, acks, refused = await asyncio.to_thread(load.result, duration + 60.0)
+        return sent, acks, refused, began
     finally:
         load.kill()
 
@@ -206,13 +223,12 @@ async def _cti_phase(
         publisher = next(iter(service.tenants.values())).publisher
         await _until(lambda: publisher.health is Health.CONNECTED, "the publisher's first token")
         address = service.adapters[ADAPTER].tcp_address  # type: ignore[attr-defined]
-        cpu = time.process_time()
-        sent, acks, refused = await _drive(address, planned, population)
+        sent, acks, refused, cpu = await _drive(address, planned, population)
         await _settle(service)
-        cpu = time.process_time() - cpu
+        used = _cpu()
         await asyncio.sleep(0.2)  # the last responses' bookkeeping
     outcome = _outcome(phase, planned, measured, timer_writes, sent, acks, refused, emulator)
-    outcome.cpu_ms_per_event = cpu * 1000 / max(1, len(sent))
+    outcome.cpu_user_ms_per_event, outcome.cpu_sys_ms_per_event = _per_event(cpu, used, len(sent))
     return outcome
 
 
@@ -252,7 +268,8 @@ async def _naive_phase(
         pumping = asyncio.create_task(pump(), name="naive-pump")
         try:
             await _until(lambda: adapter.health is Health.CONNECTED, "the CTI listener")
-            sent, acks, refused = await _drive(adapter.tcp_address, planned, population)  # type: ignore[attr-defined]
+            address = adapter.tcp_address  # type: ignore[attr-defined]
+            sent, acks, refused, _ = await _drive(address, planned, population)
             await _until(lambda: naive.counters["events"] >= acks, "the naive bridge's events")
             await naive.drain()
         finally:
@@ -286,16 +303,16 @@ async def _ami_phase(
         async with running_service(config, SystemClock()) as service:
             publisher = next(iter(service.tenants.values())).publisher
             await _until(lambda: publisher.health is Health.CONNECTED, "the publisher's first token")
-            cpu = time.process_time()
+            cpu = _cpu()  # the fake PBX was started before the bridge
             pbx.go(time.perf_counter() + 0.2)
             sent, acks, refused = await asyncio.to_thread(pbx.result, planned[-1].at + 60.0)
             await _settle(service)
-            cpu = time.process_time() - cpu
+            used = _cpu()
             await asyncio.sleep(0.2)
     finally:
         await asyncio.to_thread(pbx.stop)
     outcome = _outcome(phase, planned, measured, timer_writes, sent, acks, refused, emulator)
-    outcome.cpu_ms_per_event = cpu * 1000 / max(1, len(sent))
+    outcome.cpu_user_ms_per_event, outcome.cpu_sys_ms_per_event = _per_event(cpu, used, len(sent))
     return outcome
 
 
@@ -401,8 +418,9 @@ def _latency_results(prefix: str, outcome: Outcome, bar: Bar | None, note: str) 
         "graph_writes": float(outcome.writes),
         "emulator_429": outcome.throttled,
     }
-    if outcome.cpu_ms_per_event:
-        extra["bridge_cpu_ms_per_event"] = round(outcome.cpu_ms_per_event, 4)
+    if outcome.cpu_user_ms_per_event:
+        extra["bridge_cpu_user_ms_per_event"] = round(outcome.cpu_user_ms_per_event, 4)
+        extra["bridge_cpu_sys_ms_per_event"] = round(outcome.cpu_sys_ms_per_event, 4)
     if outcome.matched.service_ms:
         extra["emulator_service_p50_ms"] = round(statistics.median(outcome.matched.service_ms), 3)
     return [
