@@ -195,7 +195,8 @@ def _actions(buffer: bytearray) -> Iterator[dict[str, str]]:
 
 def _child(conn: Connection, table: dict[str, bytes], payloads: list[bytes], offsets: list[float]) -> None:
     server = socket.create_server(("127.0.0.1", 0))
-    conn.send(("port", server.getsockname()[1]))
+    offset = time.perf_counter() - time.clock_gettime(time.CLOCK_MONOTONIC)
+    conn.send(("port", server.getsockname()[1], offset))
     client, _ = server.accept()
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     lock = threading.Lock()
@@ -240,6 +241,7 @@ class FakePbx:
     process: multiprocessing.process.BaseProcess
     conn: Connection
     port: int
+    offset: float  # the child's perf_counter() - CLOCK_MONOTONIC
 
     @classmethod
     def start(cls, population: Sequence[Person], planned: Sequence[Planned]) -> FakePbx:
@@ -257,8 +259,8 @@ class FakePbx:
         if not parent.poll(30.0):
             process.kill()
             raise RuntimeError("the fake AMI server did not start")
-        _, port = parent.recv()
-        return cls(process, parent, port)
+        _, port, offset = parent.recv()
+        return cls(process, parent, port, offset)
 
     def go(self, start: float) -> None:
         self.conn.send(start)

@@ -57,7 +57,7 @@ def _child(
 
     acks = threading.Thread(target=read_acks, name="acks", daemon=True)
     acks.start()
-    conn.send(("ready",))
+    conn.send(("ready", time.perf_counter() - time.clock_gettime(time.CLOCK_MONOTONIC)))
     start: float = conn.recv()
     sent: list[float] = []
     clock = time.perf_counter
@@ -93,12 +93,14 @@ class CtiLoad:
         child.close()
         return cls(process, parent)
 
-    def ready(self, limit: float = 30.0) -> None:
+    def ready(self, limit: float = 30.0) -> float:
+        """Wait until connected; returns the child's ``perf_counter() - CLOCK_MONOTONIC``."""
         if not self.conn.poll(limit):
             raise RuntimeError("the load generator did not connect in time")
         answer = self.conn.recv()
         if answer[0] != "ready":
             raise RuntimeError(f"the load generator could not start: {answer[0]}")
+        return float(answer[1])
 
     def go(self, start: float) -> None:
         self.conn.send(start)
