@@ -7,10 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from adapters.base import Health
 from bridge.demo import running_service
 from bridge.presence import IN_A_CALL, Pair
 from tests.runtime.rig import ID, bridge_config, bridge_yaml, emulator, new_clock, send
-from tests.runtime.support import live_through, our_writes, until
+from tests.runtime.support import health_becomes, live_through, our_writes, until
 
 AVAILABLE = Pair("Available", "Available")
 ALICE = ID["Alice"]
@@ -31,6 +32,8 @@ async def test_restart_mid_call_keeps_the_call_without_resetting_it_and_clears_o
         await clock.advance(60)
         async with running_service(config, clock) as service:
             # the call state came back from the store, and its session is kept alive past its expiry
+            # (from the moment the publisher is up: it reconciles right after its credential check)
+            await health_becomes(service.tenants["demo"].publisher, Health.CONNECTED)
             client_id = config.tenants["demo"].client_id
             assert await live_through(emu, clock, ALICE, client_id, 20 * 60) >= 4
             assert emu.presence_of(ALICE) == IN_A_CALL
