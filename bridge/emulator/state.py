@@ -20,6 +20,7 @@ Every visible change bumps the user's ``sequenceNumber`` and is reported to the 
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import re
@@ -204,6 +205,11 @@ class PresenceState:
         self._users: dict[str, _User] = {}
         self._listeners: list[Callable[[PresenceChange], None]] = []
         self._schedule_listeners: list[Callable[[], None]] = []
+        # When each user's presence may next change by itself (fading, expiries): a heap with lazy
+        # deletion (an entry counts only while ``_due`` still names it), so a tick and the next
+        # deadline cost O(log n) instead of a pass over every user (5,000 users: ~8 ms per write).
+        self._deadlines: list[tuple[datetime, str]] = []
+        self._due: dict[str, datetime] = {}
         for record in users:
             self.add_user(record)
 
@@ -239,6 +245,8 @@ class PresenceState:
             user.sessions.clear()
             user.preferred = None
             user.message = None
+        self._deadlines.clear()
+        self._due.clear()
         self._changed()
 
     # -- hooks -------------------------------------------------------------------------------------
@@ -352,21 +360,38 @@ class PresenceState:
         return Visible(user.record.id, user.shown, user.shown_message, user.sequence)
 
     def refresh(self, now: datetime) -> list[PresenceChange]:
-        """Apply timeouts and expiries to everyone; returns (and reports) the visible changes."""
-        changes = [c for u in self._users.values() if (c := self._update(u, now)) is not None]
-        return changes
+        """Apply timeouts and expiries that are due; returns (and reports) the visible changes."""
+        due: list[_User] = []
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            at, key = heapq.heappop(heap)
+            if self._due.get(key) == at:
+                del self._due[key]
+                due.append(self._users[key])
+        return [c for u in due if (c := self._update(u, now)) is not None]
 
     def next_deadline(self, now: datetime) -> datetime | None:
-        """The earliest instant after ``now`` at which some user's presence may change by itself."""
-        times: list[datetime] = []
-        for user in self._users.values():
-            times += [d for s in user.sessions.values() if (d := s.deadline(now)) is not None]
-            if user.preferred is not None and user.preferred.expires_at > now:
-                times.append(user.preferred.expires_at)
-            if user.message is not None and user.message.expires_at is not None:
-                if user.message.expires_at > now:
-                    times.append(user.message.expires_at)
-        return min(times) if times else None
+        """The earliest instant at which some user's presence may change by itself (at or before
+        ``now`` when something is due and not yet applied)."""
+        heap = self._deadlines
+        while heap and self._due.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)  # superseded
+        return heap[0][0] if heap else None
+
+    def _reschedule(self, user: _User, now: datetime) -> None:
+        times = [d for s in user.sessions.values() if (d := s.deadline(now)) is not None]
+        if user.preferred is not None and user.preferred.expires_at > now:
+            times.append(user.preferred.expires_at)
+        if user.message is not None and user.message.expires_at is not None and user.message.expires_at > now:
+            times.append(user.message.expires_at)
+        key = user.record.id.lower()
+        if not times:
+            self._due.pop(key, None)
+            return
+        at = min(times)
+        if self._due.get(key) != at:
+            self._due[key] = at
+            heapq.heappush(self._deadlines, (at, key))
 
     def describe(self, user_id: str, now: datetime) -> dict[str, object]:
         """Full state of one user for the admin API and the demo."""
@@ -434,6 +459,7 @@ class PresenceState:
 
     def _update(self, user: _User, now: datetime) -> PresenceChange | None:
         self._prune(user, now)
+        self._reschedule(user, now)
         pair = self._aggregate(user, now)
         if pair == user.shown and user.message == user.shown_message:
             return None
