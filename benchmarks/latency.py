@@ -68,6 +68,7 @@ from benchmarks.results import Bar, Result
 from bridge.config import BridgeConfig, load_config_text
 from bridge.demo import running_service
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from bridge.heap import freeze_long_lived
 from bridge.model import StateChange
 from bridge.runtime.clock import SystemClock
 from bridge.runtime.service import BridgeService
@@ -233,6 +234,7 @@ async def _cti_phase(
     async with running_service(config, SystemClock()) as service:
         publisher = next(iter(service.tenants.values())).publisher
         await _until(lambda: publisher.health is Health.CONNECTED, "the publisher's first token")
+        freeze_long_lived()  # as `presence-bridge run` does once the service is built
         address = service.adapters[ADAPTER].tcp_address  # type: ignore[attr-defined]
         sent, acks, refused, cpu = await _drive(address, planned, population)
         await _settle(service)
@@ -315,6 +317,7 @@ async def _ami_phase(
         async with running_service(config, SystemClock()) as service:
             publisher = next(iter(service.tenants.values())).publisher
             await _until(lambda: publisher.health is Health.CONNECTED, "the publisher's first token")
+            freeze_long_lived()  # as `presence-bridge run` does once the service is built
             cpu = _cpu()  # the fake PBX was started before the bridge
             pbx.go(time.perf_counter() + 0.2)
             sent, acks, refused = await asyncio.to_thread(pbx.result, planned[-1].at + 60.0)

@@ -134,6 +134,7 @@ async def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
+    from bridge.heap import freeze_long_lived
     from bridge.runtime.asgi import serve_asgi, split_listen
     from bridge.runtime.clock import SystemClock
     from bridge.runtime.http import build_app
@@ -144,6 +145,7 @@ async def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         service = BridgeService(config, clock=SystemClock(), store=store)
+        freeze_long_lived()  # no collector pauses over the configuration while serving
         host, port = split_listen(config.http.listen)
 
         async def body() -> None:
