@@ -7,7 +7,7 @@ from per-endpoint call lifecycles (ring, answer, hold, resume, hang up, sometime
 or an unanswered outbound call), and in the "mixed" run also DND and away toggles and phones
 unregistering. Simulated time moves 1 ms per event; the engine's timers (idle hold, dialing
 delay) fire every 1,000 events, outside the timed part (they are decisions, not events).
-Each mix runs on 3 fresh engines built from one parsed configuration (parsing 10,000 people of
+Each mix runs on 5 fresh engines built from one parsed configuration (parsing 10,000 people of
 YAML is the service's start-up, not ingest); the best run is reported, the median beside it.
 Bar: >= 100,000 events/s per mix. Quick mode: 500 people, 20,000 events (numbers not comparable).
 """
@@ -31,7 +31,7 @@ PEOPLE = 10_000
 EVENTS = 150_000
 QUICK_PEOPLE = 500
 QUICK_EVENTS = 20_000
-REPEATS = 3  # fresh engine each time; the best run is reported (CPU speed wanders here), median too
+REPEATS = 5  # fresh engine each time; the best run is reported (CPU speed wanders here), median too
 TIMER_EVERY = 1000  # events between due() calls (the service calls it whenever a timer is due)
 TICK = 0.001  # simulated seconds per event
 
