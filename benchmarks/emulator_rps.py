@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.naive import fetch_token
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, UserRecord
 
 USER_ID = "0b4e4a4e-1a7c-4d2b-9a83-2f5b8e0d1c01"
@@ -47,20 +48,6 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
     asyncio.run(main())
 
 
-async def _token(client: httpx.AsyncClient, base_url: str) -> str:
-    response = await client.post(
-        f"{base_url}/{EmulatorConfig().tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": DEFAULT_CLIENT_ID,
-            "client_secret": DEFAULT_CLIENT_SECRET,
-            "scope": "https://graph.microsoft.com/.default",
-        },
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
-
-
 async def _hammer(client: httpx.AsyncClient, send: Any, duration: float) -> tuple[float, int, int]:
     """Requests/second over ``duration`` seconds (after a warm-up), and the count of non-2xx answers."""
     counts = {"ok": 0, "bad": 0}
@@ -86,7 +73,10 @@ async def _measure(base_url: str, ca_file: str, duration: float) -> dict[str, fl
     trust = ssl.create_default_context(cafile=ca_file)
     limits = httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS)
     async with httpx.AsyncClient(verify=trust, trust_env=False, limits=limits, timeout=10) as client:
-        headers = {"Authorization": f"Bearer {await _token(client, base_url)}"}
+        token = await fetch_token(
+            client, f"{base_url}/{EmulatorConfig().tenant_id}", DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+        )
+        headers = {"Authorization": f"Bearer {token}"}
         presence = f"{base_url}/v1.0/users/{USER_ID}/presence"
         body = {
             "sessionId": DEFAULT_CLIENT_ID,
