@@ -25,7 +25,8 @@ from typing import TypeVar
 
 from adapters.asterisk_ami.frames import AmiMessage, FrameParser, encode_action
 from bridge.errors import AdapterError
-from bridge.runtime.clock import Clock
+from bridge.runtime.clock import Clock, Expired
+from bridge.runtime.clock import within as clock_within
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,17 +65,10 @@ class _Pending:
 
 async def within(clock: Clock, awaitable: Awaitable[T], seconds: float, what: str) -> T:
     """Await ``awaitable`` for at most ``seconds`` on the injected clock (raises AmiTimeout)."""
-    task = asyncio.ensure_future(awaitable)
-    timer = asyncio.ensure_future(clock.sleep(seconds))
     try:
-        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        timer.cancel()
-        if not task.done():
-            task.cancel()
-    if task.done() and not task.cancelled():
-        return task.result()
-    raise AmiTimeout(f"{what}: no answer within {seconds:g} s")
+        return await clock_within(clock, seconds, awaitable)
+    except Expired:
+        raise AmiTimeout(f"{what}: no answer within {seconds:g} s") from None
 
 
 class AmiSession:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from adapters.generic_cti.http_ingress import error_body
 from adapters.generic_cti.ingest import Ingest, Outcome, token_matches
-from bridge.runtime.clock import Clock
+from bridge.runtime.clock import Clock, Expired, within
 
 log = logging.getLogger(__name__)
 
@@ -22,24 +22,6 @@ AUTH_TIMEOUT_SECONDS = 10.0  # a connection that has not sent its token by then 
 
 class _LineTooLong(Exception):
     pass
-
-
-class _TooSlow(Exception):
-    pass
-
-
-async def _within(clock: Clock, seconds: float, read: asyncio.Future[bytes | None]) -> bytes | None:
-    """``read``'s result if it finishes within ``seconds`` on the injected clock, else _TooSlow."""
-    timer = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({read, timer}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (read, timer):
-            task.cancel()
-        await asyncio.gather(read, timer, return_exceptions=True)
-    if read.cancelled():
-        raise _TooSlow
-    return read.result()
 
 
 async def _read_line(reader: asyncio.StreamReader, max_line_bytes: int) -> bytes | None:
@@ -146,8 +128,7 @@ class TcpListener:
     ) -> None:
         ingest = self._ingest
         try:
-            read = asyncio.ensure_future(_read_line(reader, self._max_line))
-            first = await _within(self._clock, AUTH_TIMEOUT_SECONDS, read)
+            first = await within(self._clock, AUTH_TIMEOUT_SECONDS, _read_line(reader, self._max_line))
             if first is None:
                 return
             presented = _presented_token(first)
@@ -168,7 +149,7 @@ class TcpListener:
                 self._emit(outcome)
                 ignored = [item.as_json() for item in outcome.ignored]
                 await self._answer(writer, {"ok": True, "accepted": outcome.accepted, "ignored": ignored})
-        except _TooSlow:
+        except Expired:  # no token line in time
             ingest.count("bad_token")
             log.info(
                 "cti %s: TCP client %s sent no token within %.0f s", ingest.name, source, AUTH_TIMEOUT_SECONDS

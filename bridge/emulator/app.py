@@ -31,7 +31,7 @@ from bridge.emulator.state import PresenceChange, PresenceState, Visible
 from bridge.emulator.subscriptions import SubscriptionRoutes, Subscriptions
 from bridge.emulator.throttle import SlidingWindowLimiter
 from bridge.presence import Pair
-from bridge.runtime.clock import Clock
+from bridge.runtime.clock import Clock, sleep_or_wake
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +100,7 @@ class Emulator:
                 if d is not None
             ]
             delay = max((min(deadlines) - now).total_seconds(), 0.0) if deadlines else _IDLE_TICK_SECONDS
-            sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waker.cancel()
-                await asyncio.gather(sleeper, waker, return_exceptions=True)
+            await sleep_or_wake(self.clock, delay, self._wake)
 
     # ---- in-process helpers (demo, tests) ----
 

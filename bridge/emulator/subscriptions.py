@@ -15,6 +15,7 @@ accepts its app tokens with ``Presence.Read.All`` or ``Presence.ReadWrite.All``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import uuid
@@ -32,7 +33,7 @@ from starlette.routing import BaseRoute, Route
 from bridge.emulator.graph_routes import READ_ROLES, json_body, summarize
 from bridge.emulator.identity import Principal
 from bridge.emulator.state import PresenceChange, PresenceRuleError, PresenceState, bad_request
-from bridge.runtime.clock import Clock
+from bridge.runtime.clock import Clock, within
 
 if TYPE_CHECKING:
     from bridge.emulator.graph_routes import GraphRoutes
@@ -339,13 +340,8 @@ class Subscriptions:
                 timeout=VALIDATION_TIMEOUT_SECONDS,
             )
         )
-        timer = asyncio.ensure_future(self._clock.sleep(VALIDATION_TIMEOUT_SECONDS))
-        try:
-            await asyncio.wait({post, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pending in (post, timer):
-                pending.cancel()
-            await asyncio.gather(post, timer, return_exceptions=True)
+        with contextlib.suppress(Exception):  # the outcome is read from ``post`` below
+            await within(self._clock, VALIDATION_TIMEOUT_SECONDS, post)
         problem = self._validation_problem(post)
         if problem is not None:
             self.counters["validation_failures"] += 1

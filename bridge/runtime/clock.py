@@ -7,11 +7,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from bridge.errors import BridgeError
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -83,3 +89,36 @@ class FakeClock:
             await self.settle()
         self._mono = target
         await self.settle()
+
+
+class Expired(BridgeError):
+    """:func:`within`'s awaitable did not finish in time (not a ``TimeoutError``: that one is an
+    ``OSError``, which a connect can raise by itself)."""
+
+
+async def within(clock: Clock, seconds: float | None, awaitable: Awaitable[T]) -> T:
+    """``awaitable``'s result if it finishes before ``seconds`` pass on ``clock`` (None: no limit).
+
+    Otherwise :class:`Expired`, with the awaitable cancelled (a future passed in is that very
+    future, so the caller can look at it). Its own exception propagates; nothing is left running.
+    """
+    task = asyncio.ensure_future(awaitable)
+    timer = asyncio.ensure_future(clock.sleep(seconds)) if seconds is not None else None
+    pending = {task} if timer is None else {task, timer}
+    try:
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in pending:
+            future.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    if task.cancelled():
+        raise Expired("cancelled" if seconds is None else f"not done within {seconds:g} s")
+    return task.result()
+
+
+async def sleep_or_wake(clock: Clock, seconds: float | None, wake: asyncio.Event) -> None:
+    """Sleep on ``clock`` until ``seconds`` pass (None: until woken) or ``wake`` is set."""
+    if wake.is_set():
+        return
+    with contextlib.suppress(Expired):
+        await within(clock, seconds, wake.wait())

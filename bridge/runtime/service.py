@@ -25,7 +25,7 @@ from bridge.errors import BridgeError, ConfigError, GraphError
 from bridge.model import Snapshot, StateChange, Toggle
 from bridge.presence import Pair
 from bridge.runtime import pbx_owned
-from bridge.runtime.clock import Clock
+from bridge.runtime.clock import Clock, sleep_or_wake
 from bridge.runtime.engine import Engine, PersonSlot
 from bridge.runtime.store import StateStore
 from bridge.teams.auth import MsalTokenProvider
@@ -328,18 +328,7 @@ class BridgeService:
                 self.engine.due()
                 continue
             self._wake.clear()
-            await self._sleep_or_wake(nxt - now if nxt is not None else 3600.0, self._wake)
-
-    async def _sleep_or_wake(self, seconds: float, wake: asyncio.Event) -> None:
-        """Sleep on the injected clock until ``seconds`` pass or ``wake`` is set."""
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        waker = asyncio.ensure_future(wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, waker):
-                task.cancel()
-            await asyncio.gather(sleeper, waker, return_exceptions=True)
+            await sleep_or_wake(self.clock, nxt - now if nxt is not None else 3600.0, self._wake)
 
     def request_resolve(self) -> None:
         """Re-resolve UPNs now (the CLI calls this on SIGHUP)."""
@@ -348,8 +337,8 @@ class BridgeService:
     async def _resolver(self) -> None:
         while True:
             self._resolve_now.clear()
-            await self._sleep_or_wake(
-                RESOLVE_RETRY if self.resolve_failures else RESOLVE_INTERVAL, self._resolve_now
+            await sleep_or_wake(
+                self.clock, RESOLVE_RETRY if self.resolve_failures else RESOLVE_INTERVAL, self._resolve_now
             )
             await self.resolve_people()
 

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from adapters.base import Health
 from bridge.errors import GraphAuthError, GraphError, GraphThrottled, GraphUnavailable, StoreError
 from bridge.presence import IN_A_CALL, PRESENTING, Pair, TeamsIntent
-from bridge.runtime.clock import Clock
+from bridge.runtime.clock import Clock, sleep_or_wake
 from bridge.runtime.store import PublishedRecord, StateStore
 from bridge.teams.budget import Budget, Kind
 from bridge.teams.graph import GraphClient
@@ -436,23 +436,6 @@ class Publisher:
         while (left := self._pause_until - self._clock.monotonic()) > 0:
             await self._clock.sleep(left)
 
-    async def _sleep_or_wake(self, seconds: float | None, event: asyncio.Event) -> None:
-        if event.is_set():
-            return
-        waker = asyncio.ensure_future(event.wait())
-        if seconds is None:
-            try:
-                await waker
-            finally:
-                waker.cancel()
-            return
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
-
     # --- write path -----------------------------------------------------------------------------
 
     async def _write_worker(self) -> None:
@@ -682,7 +665,9 @@ class Publisher:
                 return person_id
             due = queue.next_due()
             wake.clear()
-            await self._sleep_or_wake(None if due is None else max(0.0, due - self._clock.monotonic()), wake)
+            await sleep_or_wake(
+                self._clock, None if due is None else max(0.0, due - self._clock.monotonic()), wake
+            )
 
     async def _refresh_worker(self) -> None:
         while True:
