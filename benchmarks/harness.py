@@ -45,22 +45,16 @@ def csv_config(population: tuple[Person, ...], directory: Path) -> BridgeConfig:
 class Tokens:
     """Client-credentials tokens from the emulator's token endpoint (msal needs real HTTPS)."""
 
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, authority_url: str) -> None:
         self._http = http
-        self._url = url
+        self._authority = authority_url
         self._token: str | None = None
 
     async def token(self) -> str:
         if self._token is None:
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": DEFAULT_CLIENT_ID,
-                "client_secret": DEFAULT_CLIENT_SECRET,
-                "scope": "https://graph.microsoft.com/.default",
-            }
-            response = await self._http.post(self._url, data=form)
-            response.raise_for_status()
-            self._token = str(response.json()["access_token"])
+            self._token = await fetch_token(
+                self._http, self._authority, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+            )
         return self._token
 
     def invalidate(self) -> None:
@@ -98,8 +92,7 @@ def tenant_of(config: BridgeConfig) -> tuple[str, TenantConfig]:
 def our_tenant(config: BridgeConfig, graph: Graph, store: StateStore, rng: random.Random) -> TenantRuntime:
     """Our publisher for the config's one tenant, as ``bridge.runtime.service`` builds it."""
     name, cfg = tenant_of(config)
-    token_url = f"{cfg.authority}/{cfg.tenant_id}/oauth2/v2.0/token"
-    tokens = Tokens(graph.http, token_url)
+    tokens = Tokens(graph.http, f"{cfg.authority}/{cfg.tenant_id}")
     return build_tenant(name, cfg, clock=graph.clock, store=store, rng=rng, tokens=tokens, http=graph.http)
 
 
