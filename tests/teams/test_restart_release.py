@@ -20,18 +20,24 @@ DND_PREF = TeamsIntent(
 )
 
 
-async def test_restart_mid_call_keeps_the_call_and_clears_what_ended(tmp_path: Path) -> None:
+async def alice_and_bob_in_calls_then_down(path: Path, down_for: float) -> tuple[FakeClock, FakeGraph, int]:
+    """A bridge publishes two calls, stops, and stays down ``down_for`` seconds; returns the clock,
+    Graph, and how many calls Graph had seen when it went down."""
     clock = FakeClock()
     fake = FakeGraph(clock)
-    path = tmp_path / "state.db"
     with StateStore(path) as store:
         async with running(build(clock, store, fake=fake)) as rig:
             rig.pub.desire("alice", BUSY, "answered")
             rig.pub.desire("bob", BUSY, "answered")
             await rig.settle()
+    await clock.advance(down_for)
+    return clock, fake, len(fake.calls)
+
+
+async def test_restart_mid_call_keeps_the_call_and_clears_what_ended(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
     # the bridge is down for a minute; bob hangs up meanwhile
-    await clock.advance(60)
-    calls_before = len(fake.calls)
+    clock, fake, calls_before = await alice_and_bob_in_calls_then_down(path, 60)
     with StateStore(path) as store:
         rig = build(clock, store, fake=fake)
         rig.pub.desire("alice", BUSY, "restored: in_call")
@@ -98,16 +104,8 @@ async def test_release_leaves_a_preferred_the_user_replaced() -> None:
 async def test_a_restored_session_waits_for_the_resync_before_its_refresh(tmp_path: Path) -> None:
     """Set 10 minutes before the restart (5 left): refreshing it at once would waste a write on a
     session the adapter's snapshot is about to clear; it waits RESTORE_GRACE, then is refreshed."""
-    clock = FakeClock()
-    fake = FakeGraph(clock)
     path = tmp_path / "state.db"
-    with StateStore(path) as store:
-        async with running(build(clock, store, fake=fake)) as rig:
-            rig.pub.desire("alice", BUSY, "answered")
-            rig.pub.desire("bob", BUSY, "answered")
-            await rig.settle()
-    await clock.advance(600)
-    calls_before = len(fake.calls)
+    clock, fake, calls_before = await alice_and_bob_in_calls_then_down(path, 600)
     with StateStore(path) as store:
         rig = build(clock, store, fake=fake)
         rig.pub.desire("alice", BUSY, "restored: in_call")
