@@ -167,8 +167,13 @@ class Demo:
 
 
 @contextlib.asynccontextmanager
-async def running_service(config: BridgeConfig, clock: Clock) -> AsyncIterator[BridgeService]:
-    """Run a BridgeService as an owned task until the block exits (then stop it, never clear)."""
+async def running_service(
+    config: BridgeConfig, clock: Clock, *, connected: bool = True
+) -> AsyncIterator[BridgeService]:
+    """Run a BridgeService as an owned task until the block exits (then stop it, never clear).
+
+    The block starts once the service has started and, with ``connected``, every adapter is
+    CONNECTED (without it, e.g. to watch an adapter refuse a wrong password)."""
     store = StateStore(config.state.path).open()
     service = BridgeService(config, clock=clock, store=store)
     task = asyncio.create_task(service.run(), name="bridge")
@@ -178,7 +183,8 @@ async def running_service(config: BridgeConfig, clock: Clock) -> AsyncIterator[B
         if task.done():
             started.cancel()
             task.result()  # raises what stopped it
-        await wait_for_adapters(service)
+        if connected:
+            await wait_for_adapters(service)
         yield service
     finally:
         task.cancel()

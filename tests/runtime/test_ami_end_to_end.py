@@ -30,7 +30,6 @@ from bridge.emulator.server import EmulatorHandle
 from bridge.presence import AWAY, IN_A_CALL, PRESENTING, Pair
 from bridge.runtime.clock import FakeClock
 from bridge.runtime.service import BridgeService
-from bridge.runtime.store import StateStore
 from tests.adapters.asterisk_ami.fake_ami import FREEPBX_REPLIES, FakeAmi, live, recorded
 from tests.runtime.rig import ID, emulator, new_clock
 from tests.runtime.support import our_writes, until
@@ -106,22 +105,6 @@ async def fake_pbx() -> AsyncIterator[FakeAmi]:
         yield server
     finally:
         await server.close()
-
-
-@contextlib.asynccontextmanager
-async def bridge_without_waiting(config: BridgeConfig, clock: FakeClock) -> AsyncIterator[BridgeService]:
-    """Like ``running_service`` but does not require the adapter to connect (wrong password)."""
-    store = StateStore(config.state.path).open()
-    service = BridgeService(config, clock=clock, store=store)
-    task = asyncio.create_task(service.run(), name="bridge")
-    try:
-        await asyncio.wait_for(service.started.wait(), WAIT)
-        yield service
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        store.close()
 
 
 async def settled(clock: FakeClock, predicate: Callable[[], bool]) -> None:
@@ -290,7 +273,7 @@ async def test_wrong_ami_password_is_bad_credentials_in_readiness_and_nothing_is
     async with fake_pbx() as pbx, emulator(tmp_path, clock) as handle:
         emu = handle.emulator
         config = ami_config(handle, tmp_path, pbx.port, secret="not-the-right-secret")
-        async with bridge_without_waiting(config, clock) as service:
+        async with running_service(config, clock, connected=False) as service:
             await settled(clock, lambda: service.readiness()["adapter:pbx"] == Health.BAD_CREDENTIALS.value)
             assert service.overall() == "failed"
             await clock.advance(900.0)  # retried every auth_failure_backoff (300 s), not in a loop
