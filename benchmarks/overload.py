@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from benchmarks.fidelity import Fidelity, away_share_mix, give_desktops, our_session, wrong_now
 from benchmarks.graph_log import RequestLog, Staleness, percentile
-from benchmarks.harness import emulated_graph, naive_bridge, our_engine, our_tenant, tenant_of, tick
+from benchmarks.harness import Graph, emulated_graph, naive_bridge, our_engine, our_tenant, tenant_of, tick
 from benchmarks.population import Person, bridge_config, people, users
 from benchmarks.results import Bar, Result
 from bridge.config import BridgeConfig
@@ -152,18 +152,23 @@ def _setup(people_count: int, load_seconds: int, after_seconds: int) -> Setup:
     return Setup(population, bridge_config(population), load, after_seconds)
 
 
+def _desktops(population: tuple[Person, ...], graph: Graph) -> dict[str, Pair | None]:
+    """The same seeded Teams desktops for both bridges' runs (40 % Away)."""
+    return give_desktops(
+        graph.emu.state,
+        [p.object_id for p in population],
+        graph.clock,
+        random.Random(DESKTOP_SEED),
+        away_share_mix(DESKTOP_AWAY_SHARE),
+    )
+
+
 async def _ours(setup: Setup, seed: int) -> Outcome:
     population, config = setup.population, setup.config
     _, tenant_cfg = tenant_of(config)
     async with emulated_graph(users(population), EMULATOR_LIMIT) as graph:
         clock, state = graph.clock, graph.emu.state
-        desktops = give_desktops(
-            state,
-            [p.object_id for p in population],
-            clock,
-            random.Random(DESKTOP_SEED),
-            away_share_mix(DESKTOP_AWAY_SHARE),
-        )
+        desktops = _desktops(population, graph)
         staleness = Staleness()
         graph.log.listeners.append(staleness.written)
         tracking = False
@@ -229,13 +234,7 @@ async def _naive(setup: Setup) -> NaiveOutcome:
     population, config = setup.population, setup.config
     async with emulated_graph(users(population), EMULATOR_LIMIT) as graph:
         clock, state = graph.clock, graph.emu.state
-        desktops = give_desktops(
-            state,
-            [p.object_id for p in population],
-            clock,
-            random.Random(DESKTOP_SEED),
-            away_share_mix(DESKTOP_AWAY_SHARE),
-        )
+        desktops = _desktops(population, graph)
         naive = await naive_bridge(config, graph)
         shadow = our_engine(config, clock, None, lambda _oid, _intent: None)  # what the mapping wants
         shadow.decide_all()
