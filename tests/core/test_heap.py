@@ -9,12 +9,6 @@ import pytest
 import bridge.config
 from benchmarks.population import config_yaml, people
 from bridge.config import load_config
-from bridge.heap import release_freed_memory
-
-
-def test_release_is_safe_to_call_any_time() -> None:
-    release_freed_memory()
-    release_freed_memory()
 
 
 @pytest.mark.parametrize(("count", "released"), [(3, 0), (2_500, 1)])
