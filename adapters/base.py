@@ -20,38 +20,31 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from bridge.model import Snapshot, StateChange
-from bridge.runtime.clock import Clock
+from bridge.kit.clock import Clock
+from bridge.kit.health import HEALTH_READINESS, Health
+from bridge.model import RoutableState, Snapshot, StateChange, WriteBack
 
 ENTRY_POINT_GROUP = "presence_bridge.adapters"
 
-
-class Health(StrEnum):
-    """One health vocabulary for every component (adapters, Graph tenants, listeners)."""
-
-    STOPPED = "STOPPED"
-    CONNECTING = "CONNECTING"
-    CONNECTED = "CONNECTED"
-    TRANSIENT_DISCONNECT = "TRANSIENT_DISCONNECT"
-    BAD_CREDENTIALS = "BAD_CREDENTIALS"
-    UNKNOWN_ERROR = "UNKNOWN_ERROR"
-
-
-# How /healthz reports each state (DESIGN 13).
-HEALTH_READINESS: dict[Health, str] = {
-    Health.STOPPED: "failed",
-    Health.CONNECTING: "degraded",
-    Health.CONNECTED: "ok",
-    Health.TRANSIENT_DISCONNECT: "degraded",
-    Health.BAD_CREDENTIALS: "failed",
-    Health.UNKNOWN_ERROR: "failed",
-}
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "HEALTH_READINESS",
+    "Adapter",
+    "AdapterDeps",
+    "AdapterEvent",
+    "AdapterFactory",
+    "Health",
+    "HealthChange",
+    "RoutableState",
+    "WriteBack",
+    "available_kinds",
+    "get_factory",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,34 +59,7 @@ class HealthChange:
 AdapterEvent = StateChange | Snapshot | HealthChange
 
 
-# --- Write-back vocabulary (Teams -> PBX), DESIGN sections 6 and 13 -----------------
-
-
-class RoutableState(StrEnum):
-    """The Teams state a dialplan can route on; NONE clears what we set."""
-
-    CALL = "call"
-    PRESENTING = "presenting"
-    DND = "dnd"
-    OOF = "oof"
-    MEETING = "meeting"
-    NONE = "none"
-
-
-@dataclass(frozen=True, slots=True)
-class WriteBack:
-    """One command to a PBX about one extension. ``None`` fields mean "leave as is".
-
-    ``pbx_dnd``: switch the PBX's own DND (only for people who opted in).
-    ``queue_pause``: a reason string pauses queue membership with ``teams:<reason>``;
-    "" unpauses (only while the pause reason is still ours).
-    """
-
-    extension: str
-    context: str = ""
-    routable: RoutableState | None = None
-    pbx_dnd: bool | None = None
-    queue_pause: str | None = None
+# The write-back vocabulary (Teams -> PBX, DESIGN 6 and 13) is core: ``bridge.model``.
 
 
 # --- The adapter itself --------------------------------------------------------------

@@ -38,8 +38,8 @@ from adapters.asterisk_ami.frames import AmiMessage, FrameParser
 from adapters.asterisk_ami.protocol import AmiSession
 from adapters.base import AdapterDeps, AdapterEvent, Health, HealthChange
 from benchmarks.results import Bar, Result
+from bridge.kit.clock import FakeClock
 from bridge.model import StateChange
-from bridge.runtime.clock import FakeClock
 
 NAME = "ami_ingest"
 RATIO_BAR = Bar(">=", 0.45)

@@ -50,9 +50,9 @@ from benchmarks.results import Bar, Result
 from bridge.config import BridgeConfig
 from bridge.emulator.config import DEFAULT_CLIENT_ID
 from bridge.emulator.state import PresenceState
+from bridge.kit.clock import FakeClock
 from bridge.model import EndpointState, LineState, Snapshot, StateChange, Toggle
 from bridge.presence import AVAILABLE, AWAY, IN_A_CALL, IN_A_CONFERENCE_CALL, PRESENTING, Pair, TeamsIntent
-from bridge.runtime.clock import FakeClock
 from bridge.runtime.engine import Engine
 from bridge.runtime.store import PublishedRecord, StateStore
 

@@ -38,7 +38,7 @@ def _config() -> EmulatorConfig:
 
 def _serve(conn: multiprocessing.connection.Connection) -> None:
     from bridge.emulator.server import run_emulator
-    from bridge.runtime.clock import SystemClock
+    from bridge.kit.clock import SystemClock
 
     async def main() -> None:
         async with run_emulator(_config(), clock=SystemClock()) as handle:

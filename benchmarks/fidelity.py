@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bridge.emulator.state import PresenceState
+from bridge.kit.clock import FakeClock
 from bridge.presence import ACTIVITY_RANK, AVAILABILITY_RANK, AVAILABLE, AWAY, OFFLINE, Pair
-from bridge.runtime.clock import FakeClock
 
 DESKTOP_SESSION = "teams-desktop-client"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bridge.kit.clock import FakeClock
 from bridge.presence import Pair
-from bridge.runtime.clock import FakeClock
 
 # (simulated seconds, user, session our app now holds in Teams, or None when cleared)
 WriteListener = Callable[[float, str, Pair | None], None]

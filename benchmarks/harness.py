@@ -23,8 +23,8 @@ from benchmarks.population import ADAPTER, Person, config_yaml
 from bridge.config import BridgeConfig, TenantConfig, load_config_text
 from bridge.emulator.app import Emulator, create_app
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, UserRecord
+from bridge.kit.clock import FakeClock
 from bridge.presence import TeamsIntent
-from bridge.runtime.clock import FakeClock
 from bridge.runtime.engine import Engine
 from bridge.runtime.service import TenantRuntime, build_tenant
 from bridge.runtime.store import StateStore

@@ -69,9 +69,9 @@ from benchmarks.results import Bar, Result
 from bridge.config import BridgeConfig, load_config_text
 from bridge.demo import running_service
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from bridge.heap import freeze_long_lived
+from bridge.kit.clock import SystemClock
+from bridge.kit.heap import freeze_long_lived
 from bridge.model import StateChange
-from bridge.runtime.clock import SystemClock
 from bridge.runtime.service import BridgeService
 
 NAME = "latency"

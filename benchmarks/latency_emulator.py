@@ -84,7 +84,7 @@ async def _serve(conn: Connection, users: tuple[UserRecord, ...], rate_limit: in
     from bridge.emulator.app import Emulator, create_app
     from bridge.emulator.server import serve_asgi
     from bridge.emulator.tls import ensure_tls_files
-    from bridge.runtime.clock import SystemClock
+    from bridge.kit.clock import SystemClock
 
     emulator = Emulator(EmulatorConfig(users=users, rate_limit=rate_limit), SystemClock())
     stamps = ArrivalStamps(create_app(emulator))

@@ -23,7 +23,7 @@ from bridge.emulator.app import Emulator
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.server import EmulatorHandle, run_emulator
 from bridge.errors import BridgeError
-from bridge.runtime.clock import Clock
+from bridge.kit.clock import Clock
 from bridge.runtime.service import BridgeService
 
 CTI_TOKEN = "bench-cti-token-0123456789"

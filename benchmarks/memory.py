@@ -31,8 +31,8 @@ import httpx
 
 from benchmarks.population import bridge_config, config_yaml, people
 from benchmarks.results import Bar, Result
+from bridge.kit.clock import FakeClock
 from bridge.model import EndpointKey, LineState, StateChange
-from bridge.runtime.clock import FakeClock
 from bridge.runtime.engine import Engine
 from bridge.runtime.service import build_tenant
 from bridge.runtime.store import StateStore

@@ -35,8 +35,8 @@ from benchmarks.naive import NaiveBridge, fetch_token, router
 from benchmarks.population import Person, people
 from benchmarks.results import Bar, Result
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from bridge.kit.clock import FakeClock
 from bridge.model import EndpointKey, LineState, StateChange, Toggle
-from bridge.runtime.clock import FakeClock
 
 NAME = "writes_per_call"
 CALL_BAR = Bar("==", 2)

@@ -134,9 +134,9 @@ async def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
-    from bridge.heap import freeze_long_lived
+    from bridge.kit.clock import SystemClock
+    from bridge.kit.heap import freeze_long_lived
     from bridge.runtime.asgi import serve_asgi, split_listen
-    from bridge.runtime.clock import SystemClock
     from bridge.runtime.http import build_app
     from bridge.runtime.service import BridgeService
 
@@ -193,7 +193,7 @@ async def _release(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
-    from bridge.runtime.clock import SystemClock
+    from bridge.kit.clock import SystemClock
     from bridge.runtime.service import build_tenant
 
     store = _open_store(config)

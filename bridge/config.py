@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from adapters.base import AdapterFactory, get_factory
+from bridge.config_mapping import MappingConfig, TableCache
 from bridge.config_model import (
     DEFAULT_IGNORE_CONTEXTS,
     GUID,
@@ -55,8 +56,8 @@ from bridge.config_model import (
     TenantConfig,
 )
 from bridge.errors import ConfigError
-from bridge.heap import release_freed_memory
-from bridge.mapping import MappingConfig, MappingResolutionError, TableCache
+from bridge.kit.heap import release_freed_memory
+from bridge.mapping import MappingResolutionError
 
 __all__ = [
     "AdapterSection",

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from bridge.mapping import MappingConfig, MappingOverrides, MappingTable, TableCache
+from bridge.config_mapping import MappingConfig, MappingOverrides, TableCache
+from bridge.mapping import MappingTable
 from bridge.model import EndpointKey, EndpointRole
 
 KeyPath = tuple[str | int, ...]

@@ -25,8 +25,8 @@ import httpx
 from bridge.config import BridgeConfig, load_config_text
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, UserRecord
 from bridge.emulator.server import EmulatorHandle, run_emulator
+from bridge.kit.clock import Clock, SystemClock
 from bridge.presence import Pair
-from bridge.runtime.clock import Clock, SystemClock
 from bridge.runtime.service import BridgeService
 from bridge.runtime.store import StateStore
 from bridge.runtime.table import render

@@ -20,8 +20,8 @@ from bridge.config import BridgeConfig, StateConfig
 from bridge.demo import frame_text, running_service
 from bridge.emulator.config import AppRegistration, EmulatorConfig, UserRecord
 from bridge.emulator.server import EmulatorHandle, run_emulator
+from bridge.kit.clock import Clock, SystemClock
 from bridge.presence import Pair
-from bridge.runtime.clock import Clock, SystemClock
 
 
 def emulator_config(config: BridgeConfig, tenant: str, secret: str) -> EmulatorConfig:

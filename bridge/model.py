@@ -140,3 +140,33 @@ class EndpointState(NamedTuple):
     line_since: float | None = None  # monotonic seconds when `line` last changed
     restored: bool = False  # loaded from the store after a restart, not yet confirmed
     dnd_ours: bool = False  # the PBX DND was set by our Teams -> PBX write-back (never published back)
+
+
+# --- Write-back vocabulary (Teams -> PBX), DESIGN sections 6 and 13 -----------------
+
+
+class RoutableState(StrEnum):
+    """The Teams state a dialplan can route on; NONE clears what we set."""
+
+    CALL = "call"
+    PRESENTING = "presenting"
+    DND = "dnd"
+    OOF = "oof"
+    MEETING = "meeting"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBack:
+    """One command to a PBX about one extension. ``None`` fields mean "leave as is".
+
+    ``pbx_dnd``: switch the PBX's own DND (only for people who opted in).
+    ``queue_pause``: a reason string pauses queue membership with ``teams:<reason>``;
+    "" unpauses (only while the pause reason is still ours).
+    """
+
+    extension: str
+    context: str = ""
+    routable: RoutableState | None = None
+    pbx_dnd: bool | None = None
+    queue_pause: str | None = None

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
 
-from adapters.base import RoutableState
+from bridge.model import RoutableState
 from bridge.presence import Pair
 
 ANY: Final = "*"

@@ -16,8 +16,8 @@ from adapters.asterisk_ami.config import AmiConfig
 from adapters.base import AdapterDeps, Health, available_kinds, get_factory
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError
+from bridge.kit.clock import FakeClock
 from bridge.model import EndpointKey, EndpointRole
-from bridge.runtime.clock import FakeClock
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 ENV = {

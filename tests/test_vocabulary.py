@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from bridge.kit.clock import FakeClock
 from bridge.model import LINE_BUSYNESS, LINE_RANK, LineState
 from bridge.presence import (
     AVAILABILITY_RANK,
@@ -15,7 +16,6 @@ from bridge.presence import (
     TeamsIntent,
     preferred_default_expiry,
 )
-from bridge.runtime.clock import FakeClock
 
 
 def test_busyness_order_is_the_designed_one() -> None:

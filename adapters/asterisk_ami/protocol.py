@@ -25,8 +25,8 @@ from typing import TypeVar
 
 from adapters.asterisk_ami.frames import AmiMessage, FrameParser, encode_action
 from bridge.errors import AdapterError
-from bridge.runtime.clock import Clock, Expired
-from bridge.runtime.clock import within as clock_within
+from bridge.kit.clock import Clock, Expired
+from bridge.kit.clock import within as clock_within
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,11 +1,11 @@
-"""Listening sockets (``bridge.runtime.net``) and the rebind delay, shared by both front ends."""
+"""Listening sockets (``bridge.kit.net``) and the rebind delay, shared by both front ends."""
 
 from __future__ import annotations
 
 import random
 import socket
 
-from bridge.runtime.net import bind_listening
+from bridge.kit.net import bind_listening
 
 __all__ = ["bind_listening", "bound_address", "retry_delay"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from adapters.generic_cti.http_ingress import error_body
 from adapters.generic_cti.ingest import Ingest, Outcome, token_matches
-from bridge.runtime.clock import Clock, Expired, within
+from bridge.kit.clock import Clock, Expired, within
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from bridge.emulator.identity import Identity
 from bridge.emulator.state import PresenceChange, PresenceState, Visible
 from bridge.emulator.subscriptions import SubscriptionRoutes, Subscriptions
 from bridge.emulator.throttle import SlidingWindowLimiter
+from bridge.kit.clock import Clock, sleep_or_wake
 from bridge.presence import Pair
-from bridge.runtime.clock import Clock, sleep_or_wake
 
 log = logging.getLogger(__name__)
 

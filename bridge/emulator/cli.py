@@ -21,7 +21,7 @@ from typing import TextIO
 from bridge.emulator.cli_config import APPS_ENV, EmulatorOptions, build_config
 from bridge.emulator.server import EmulatorHandle, EmulatorStartError, run_emulator
 from bridge.errors import ConfigError
-from bridge.runtime.clock import Clock, FakeClock, SystemClock
+from bridge.kit.clock import Clock, FakeClock, SystemClock
 
 DEFAULT_PORT = 8443
 

@@ -25,7 +25,7 @@ import httpx
 from starlette.types import Send
 
 from bridge.errors import BridgeError
-from bridge.runtime.clock import Clock
+from bridge.kit.clock import Clock
 
 log = logging.getLogger(__name__)
 

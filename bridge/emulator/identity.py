@@ -30,7 +30,7 @@ from bridge.emulator.identity_tokens import (
     TokenSigner,
     verify_client_assertion,
 )
-from bridge.runtime.clock import Clock
+from bridge.kit.clock import Clock
 
 __all__ = ["AuthProblem", "Identity", "Principal"]
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.tls import TlsFiles, ensure_tls_files
+from bridge.kit.clock import Clock, SystemClock
 from bridge.runtime.asgi import ServedApp, ServeError
 from bridge.runtime.asgi import serve_asgi as shared_serve_asgi
-from bridge.runtime.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from bridge.emulator.app import Emulator

@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute, Route
 from bridge.emulator.graph_routes import READ_ROLES, json_body, summarize
 from bridge.emulator.identity import Principal
 from bridge.emulator.state import PresenceChange, PresenceRuleError, PresenceState, bad_request
-from bridge.runtime.clock import Clock, within
+from bridge.kit.clock import Clock, within
 
 if TYPE_CHECKING:
     from bridge.emulator.graph_routes import GraphRoutes

@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from bridge.errors import BridgeError
-from bridge.runtime.net import bind_listening
+from bridge.kit.net import bind_listening
 
 log = logging.getLogger(__name__)
 

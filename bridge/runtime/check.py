@@ -14,7 +14,7 @@ from cryptography import x509
 from adapters.base import Adapter, AdapterDeps, Health, HealthChange
 from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError, GraphError
-from bridge.runtime.clock import SystemClock
+from bridge.kit.clock import SystemClock
 from bridge.runtime.service import build_adapters, build_tenant, token_provider
 from bridge.runtime.store import StateStore
 from bridge.teams.auth import MsalTokenProvider

@@ -22,18 +22,19 @@ import httpx
 from adapters.base import HEALTH_READINESS, Adapter, AdapterDeps, AdapterEvent, Health, get_factory
 from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError, ConfigError, GraphError
+from bridge.kit.clock import Clock, sleep_or_wake
 from bridge.model import Snapshot, StateChange, Toggle
 from bridge.presence import Pair
 from bridge.runtime import pbx_owned
-from bridge.runtime.clock import Clock, sleep_or_wake
 from bridge.runtime.engine import Engine, PersonSlot
 from bridge.runtime.store import StateStore
+from bridge.runtime.watched import watched_people
 from bridge.teams.auth import MsalTokenProvider
 from bridge.teams.auth_http import tls_context
 from bridge.teams.budget import Budget
 from bridge.teams.graph import GraphClient, TokenProvider
 from bridge.teams.publisher import Publisher
-from bridge.teams.watcher import AdapterCommand, Watcher, watched_people
+from bridge.teams.watcher import AdapterCommand, Watcher
 
 log = logging.getLogger(__name__)
 

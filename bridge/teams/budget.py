@@ -16,7 +16,7 @@ import math
 from collections import deque
 from enum import StrEnum
 
-from bridge.runtime.clock import Clock
+from bridge.kit.clock import Clock
 
 THROTTLE_COOLDOWN = 1.0  # seconds: several 429s in one burst cut the rate once
 

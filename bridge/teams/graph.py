@@ -27,8 +27,8 @@ from urllib.parse import quote
 import httpx
 
 from bridge.errors import GraphAuthError, GraphError, GraphThrottled, GraphUnavailable
+from bridge.kit.clock import Clock
 from bridge.presence import Pair
-from bridge.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

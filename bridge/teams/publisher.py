@@ -33,10 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from adapters.base import Health
 from bridge.errors import GraphAuthError, GraphError, GraphThrottled, GraphUnavailable, StoreError
+from bridge.kit.clock import Clock, sleep_or_wake
+from bridge.kit.health import Health
 from bridge.presence import IN_A_CALL, PRESENTING, Pair, TeamsIntent
-from bridge.runtime.clock import Clock, sleep_or_wake
 from bridge.runtime.store import PublishedRecord, StateStore
 from bridge.teams.budget import Budget, Kind
 from bridge.teams.graph import GraphClient

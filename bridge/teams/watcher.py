@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from adapters.base import WriteBack
-from bridge.config_model import PersonConfig
 from bridge.errors import BridgeError, GraphError
-from bridge.model import EndpointRole
+from bridge.kit.clock import Clock
+from bridge.model import WriteBack
 from bridge.presence import Pair
-from bridge.runtime.clock import Clock
 from bridge.teams.budget import Budget, Kind
 from bridge.teams.graph import PRESENCE_IDS_PER_REQUEST, GraphClient
 from bridge.writeback import Observation, PbxIntent, WatchState, observe, pbx_dnd_event, release
@@ -287,27 +285,6 @@ class Watcher:
         if self._failures:
             log.info("watcher %s: reading presence works again", self.tenant)
             self._failures = 0
-
-
-def watched_people(
-    people: Iterable[PersonConfig], object_id: Callable[[PersonConfig], str | None]
-) -> list[WatchedPerson]:
-    """Configured people -> who the watcher reads (people without an object id yet are left out).
-
-    ``ignore`` endpoints get nothing; ``shared`` ones get routable state but never PBX DND.
-    """
-    out: list[WatchedPerson] = []
-    for config in people:
-        oid = object_id(config)
-        if oid is None:
-            continue
-        endpoints = {
-            Endpoint(ep.adapter, ep.extension, ep.context, ep.role is EndpointRole.SHARED): None
-            for ep in config.endpoints
-            if ep.role is not EndpointRole.IGNORE
-        }
-        out.append(WatchedPerson(oid, config.key, tuple(endpoints), config.pbx_dnd_from_teams))
-    return out
 
 
 def _commands(spec: WatchedPerson, intent: PbxIntent) -> list[AdapterCommand]:

@@ -10,8 +10,8 @@ from benchmarks.naive import NaiveBridge, fetch_token, router
 from benchmarks.population import bridge_config, people, users
 from bridge.emulator.app import Emulator, create_app
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig
+from bridge.kit.clock import FakeClock
 from bridge.model import LineState, StateChange, Toggle
-from bridge.runtime.clock import FakeClock
 
 
 async def test_naive_writes_once_per_event_and_available_on_hang_up() -> None:

@@ -13,8 +13,8 @@ from benchmarks.graph_log import Staleness, percentile
 from benchmarks.results import Result
 from bridge.emulator.config import DEFAULT_CLIENT_ID, UserRecord
 from bridge.emulator.state import PresenceState
+from bridge.kit.clock import FakeClock
 from bridge.presence import AVAILABLE, AWAY, IN_A_CALL, OFFLINE, PRESENTING, Pair
-from bridge.runtime.clock import FakeClock
 from bridge.runtime.store import StateStore
 
 

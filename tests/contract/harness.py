@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from adapters.base import Adapter, AdapterEvent
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from adapters.base import Adapter, AdapterEvent, Health, HealthChange
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 
 REAL_TIMEOUT = 5.0  # bounds waiting for real loopback I/O; simulated time is bounded separately
 

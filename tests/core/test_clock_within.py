@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bridge.runtime.clock import Expired, FakeClock, sleep_or_wake, within
+from bridge.kit.clock import Expired, FakeClock, sleep_or_wake, within
 
 
 async def test_a_result_in_time_is_returned_and_nothing_is_left_running() -> None:

@@ -7,16 +7,8 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from bridge.mapping import (
-    DEFAULT_TABLE,
-    LINE_TO_TEAMS,
-    Directive,
-    MappingConfig,
-    MappingOverrides,
-    MappingResolutionError,
-    TableCache,
-    resolve_table,
-)
+from bridge.config_mapping import MappingConfig, MappingOverrides, TableCache, resolve_table
+from bridge.mapping import DEFAULT_TABLE, LINE_TO_TEAMS, Directive, MappingResolutionError
 from bridge.model import LineState
 from bridge.presence import SESSION_PAIRS, Pair
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge import policy
-from bridge.mapping import DEFAULT_TABLE, MappingConfig, MappingOverrides, MappingTable, TableCache
+from bridge.config_mapping import MappingConfig, MappingOverrides, TableCache
+from bridge.mapping import DEFAULT_TABLE, MappingTable
 from bridge.model import (
     AgentState,
     CallKind,

@@ -19,7 +19,7 @@ from bridge.emulator.config import (
     EmulatorConfig,
     UserRecord,
 )
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 
 ADELE = "fa8bf3dc-eca7-46b7-bad1-db199b62afc3"
 BOB = "66825e03-7ef5-42da-9069-724602c31f6b"

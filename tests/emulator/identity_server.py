@@ -10,7 +10,7 @@ from pathlib import Path
 from bridge.emulator.config import ROLE_READ, AppRegistration, EmulatorConfig
 from bridge.emulator.identity import Identity
 from bridge.emulator.server import run_emulator
-from bridge.runtime.clock import Clock, SystemClock
+from bridge.kit.clock import Clock, SystemClock
 from tests.emulator.client_certs import AppCertificate, make_app_certificate
 
 TENANT = "11111111-2222-3333-4444-555555555555"

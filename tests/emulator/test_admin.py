@@ -7,7 +7,7 @@ import pytest
 
 from bridge.emulator.app import Emulator, create_app
 from bridge.emulator.graph_routes import Journal, JournalEntry
-from bridge.runtime.clock import SystemClock
+from bridge.kit.clock import SystemClock
 from tests.emulator.graph_support import ADELE, BOB, WRITER, harness, make_config
 
 NEW_USER = "0b6f1f2e-1111-4222-8333-944444444444"

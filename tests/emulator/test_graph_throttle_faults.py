@@ -11,7 +11,7 @@ import pytest
 from bridge.emulator.faults import ConnectionDropped
 from bridge.emulator.server import run_emulator
 from bridge.emulator.throttle import SlidingWindowLimiter
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from tests.emulator.graph_support import ADELE, READER, WRITER, harness, make_config
 
 

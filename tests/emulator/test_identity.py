@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from bridge.emulator.config import ROLE_READ, AppRegistration, EmulatorConfig
 from bridge.emulator.identity import AuthProblem, Identity, Principal
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from tests.emulator.client_certs import make_app_certificate
 
 TENANT = "11111111-2222-3333-4444-555555555555"

@@ -14,7 +14,7 @@ from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.identity import Identity
 from bridge.emulator.server import EmulatorStartError, run_emulator, serve_asgi
 from bridge.emulator.tls import ensure_tls_files
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 
 
 def identity_app() -> Starlette:

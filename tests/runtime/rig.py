@@ -13,7 +13,7 @@ from bridge.config import BridgeConfig, load_config_text
 from bridge.demo import PEOPLE, demo_yaml, setup_teams
 from bridge.emulator.config import EmulatorConfig, UserRecord
 from bridge.emulator.server import EmulatorHandle, run_emulator
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 
 TOKEN = "rig-cti-token-0123456789"
 USERS = tuple(UserRecord(p.object_id, f"{p.name.lower()}@demo.example", p.name) for p in PEOPLE)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from adapters.base import Health
 from bridge.emulator.app import Emulator
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from bridge.teams.publisher import Publisher
 
 WAIT_LIMIT = 20.0  # real seconds; a bound, not a wait: the event normally arrives in milliseconds

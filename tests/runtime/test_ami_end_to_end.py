@@ -27,8 +27,8 @@ from bridge.config import BridgeConfig, load_config_text
 from bridge.demo import running_service, tenant_yaml
 from bridge.emulator.app import Emulator
 from bridge.emulator.server import EmulatorHandle
+from bridge.kit.clock import FakeClock
 from bridge.presence import AWAY, IN_A_CALL, PRESENTING, Pair
-from bridge.runtime.clock import FakeClock
 from bridge.runtime.service import BridgeService
 from tests.adapters.asterisk_ami.fake_ami import FREEPBX_REPLIES, FakeAmi, live, recorded
 from tests.runtime.rig import ID, emulator, new_clock

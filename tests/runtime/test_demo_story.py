@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bridge.demo import PEOPLE, Demo
+from bridge.kit.clock import FakeClock
 from bridge.presence import AWAY, IN_A_CALL, IN_A_CONFERENCE_CALL, PRESENTING, Pair
-from bridge.runtime.clock import FakeClock
 from tests.runtime.support import our_writes, until
 
 ID = {p.name: p.object_id for p in PEOPLE}

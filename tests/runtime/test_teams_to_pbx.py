@@ -16,8 +16,8 @@ from bridge.config import load_config_text
 from bridge.demo import running_service
 from bridge.emulator.app import Emulator
 from bridge.emulator.server import EmulatorHandle
+from bridge.kit.clock import FakeClock
 from bridge.presence import Pair
-from bridge.runtime.clock import FakeClock
 from bridge.teams.watcher import Watcher
 from tests.adapters.asterisk_ami.fake_ami import FakeAmi
 from tests.runtime.rig import emulator, new_clock

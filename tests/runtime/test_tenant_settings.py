@@ -6,7 +6,7 @@ import random
 
 from benchmarks.population import config_yaml, people
 from bridge.config import load_config_text
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from bridge.runtime.service import build_tenant
 from bridge.runtime.store import StateStore
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bridge.kit.clock import FakeClock
 from bridge.presence import ACTIVITY_RANK, AVAILABILITY_RANK, OFFLINE, PRESENTING, SESSION_PAIRS, Pair
-from bridge.runtime.clock import FakeClock
 
 _USER_PATH = re.compile(r"^/v1\.0/users/([^/]+)/presence/(\w+)$")
 _DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 
 T = TypeVar("T")
 

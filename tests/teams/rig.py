@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import httpx
 
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from bridge.runtime.store import StateStore
 from bridge.teams.budget import Budget
 from bridge.teams.graph import GraphClient, TokenProvider

@@ -21,6 +21,7 @@ from bridge.emulator.config import (
     UserRecord,
 )
 from bridge.emulator.faults import Fault, FaultKind
+from bridge.kit.clock import FakeClock
 from bridge.presence import (
     AWAY,
     CLEAR,
@@ -31,7 +32,6 @@ from bridge.presence import (
     Pair,
     TeamsIntent,
 )
-from bridge.runtime.clock import FakeClock
 from bridge.runtime.store import StateStore
 
 from .helpers import EmulatorTokenProvider

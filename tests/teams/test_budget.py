@@ -7,7 +7,7 @@ from collections import deque
 
 import pytest
 
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from bridge.teams.budget import Budget, Kind
 
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from bridge.errors import GraphAuthError, GraphError, GraphThrottled, GraphUnavailable
+from bridge.kit.clock import FakeClock
 from bridge.presence import IN_A_CALL, Pair
-from bridge.runtime.clock import FakeClock
 from bridge.teams.graph import GraphClient, iso_duration, parse_retry_after
 
 from .helpers import CLIENT_ID, StaticTokenProvider, drive

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from bridge.kit.clock import FakeClock
 from bridge.presence import CLEAR, IN_A_CALL, IN_A_CONFERENCE_CALL, TeamsIntent
-from bridge.runtime.clock import FakeClock
 from bridge.runtime.store import StateStore
 
 from .fake_graph import FakeGraph

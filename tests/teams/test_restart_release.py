@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from bridge.kit.clock import FakeClock
 from bridge.presence import CLEAR, IN_A_CALL, PRESENTING, Pair, TeamsIntent
-from bridge.runtime.clock import FakeClock
 from bridge.runtime.store import PublishedRecord, StateStore
 from bridge.teams.publisher import RESTORE_GRACE
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bridge.config_model import EndpointConfig, PersonConfig
 from bridge.model import EndpointRole
-from bridge.teams.watcher import Endpoint, watched_people
+from bridge.runtime.watched import watched_people
+from bridge.teams.watcher import Endpoint
 
 OID = "9d3c0a1f-5b7e-4c2d-8f60-1a2b3c4d5e6f"
 

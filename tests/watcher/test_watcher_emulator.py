@@ -22,8 +22,8 @@ from bridge.emulator.app import Emulator, create_app
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, UserRecord
 from bridge.emulator.faults import Fault, FaultKind
 from bridge.errors import AdapterError
+from bridge.kit.clock import FakeClock
 from bridge.presence import AVAILABLE, IN_A_CALL, PRESENTING, Pair
-from bridge.runtime.clock import FakeClock
 from bridge.teams.budget import Budget, Kind
 from bridge.teams.graph import GraphClient
 from bridge.teams.watcher import AdapterCommand, Endpoint, WatchedPerson, Watcher

@@ -10,8 +10,8 @@ from typing import Any, Literal
 from adapters.asterisk_ami.adapter import AmiAdapter
 from adapters.asterisk_ami.config import AmiConfig
 from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, HealthChange
+from bridge.kit.clock import FakeClock
 from bridge.model import AgentState, EndpointKey, LineState, Snapshot, StateChange, Toggle
-from bridge.runtime.clock import FakeClock
 from tests.adapters.asterisk_ami.fake_ami import FREEPBX_REPLIES, FakeAmi, live
 from tests.contract.harness import Fixture
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from adapters.asterisk_ami.adapter import FACTORY, AmiAdapter
 from adapters.asterisk_ami.config import AmiConfig
 from adapters.base import AdapterDeps, Health, get_factory
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "asterisk.md"
 

@@ -27,7 +27,7 @@ from panoramisk.message import Message
 from adapters.asterisk_ami.frames import AmiMessage, FrameParser
 from adapters.asterisk_ami.protocol import AmiSession
 from adapters.base import Health
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from tests.adapters.asterisk_ami.fake_ami import FakeAmi, live, recorded
 from tests.adapters.asterisk_ami.fixtures import connections, frames_with
 from tests.adapters.asterisk_ami.harness import WAIT, Run

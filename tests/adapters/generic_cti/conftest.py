@@ -7,7 +7,7 @@ import pytest
 
 from adapters.base import Health
 from adapters.generic_cti.adapter import CtiAdapter
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from tests.adapters.generic_cti.harness import make_adapter
 from tests.contract.recorder import Recorder
 

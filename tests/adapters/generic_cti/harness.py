@@ -15,8 +15,8 @@ import httpx
 from adapters.base import Adapter, AdapterDeps
 from adapters.generic_cti.adapter import CtiAdapter
 from adapters.generic_cti.config import CtiConfig
+from bridge.kit.clock import FakeClock
 from bridge.model import AgentState, CallKind, EndpointKey, LineState, StateChange, Toggle
-from bridge.runtime.clock import FakeClock
 from tests.contract.harness import Fixture
 
 TOKEN = "cti-test-token-0123"

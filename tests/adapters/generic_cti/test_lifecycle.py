@@ -14,7 +14,7 @@ from adapters.generic_cti.binding import MAX_RETRY_SECONDS, retry_delay
 from adapters.generic_cti.config import CtiConfig
 from adapters.generic_cti.ingest import COUNTER_NAMES
 from bridge.errors import AdapterError
-from bridge.runtime.clock import FakeClock
+from bridge.kit.clock import FakeClock
 from tests.adapters.generic_cti.conftest import Running
 from tests.adapters.generic_cti.harness import TOKEN, post, tcp_login
 from tests.contract.recorder import Recorder

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from bridge.runtime.net import bind_listening
+from bridge.kit.net import bind_listening
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])

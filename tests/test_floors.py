@@ -1,0 +1,43 @@
+"""The floors hold (STYLE.md): imports only go down, and the pure core loads no I/O machinery.
+
+A wrong-way import (say ``bridge.teams`` reaching into ``bridge.runtime``) would fail
+``lint-imports`` here and in ``.ci/run``; a core module that pulls in asyncio or pydantic would make
+every policy test depend on an event loop and the config stack.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+IO_MACHINERY = ("asyncio", "pydantic", "httpx", "msal", "starlette", "yaml", "bridge.runtime", "bridge.kit")
+
+
+def test_import_linter_contracts_are_kept() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BROKEN" not in result.stdout
+
+
+@pytest.mark.parametrize("module", ["bridge.policy", "bridge.writeback", "bridge.mapping", "bridge.model"])
+def test_core_module_loads_no_io_machinery(module: str) -> None:
+    probe = f"import sys, json, {module}; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = json.loads(result.stdout)
+    offending = [m for m in loaded if any(m == bad or m.startswith(bad + ".") for bad in IO_MACHINERY)]
+    assert offending == [], f"importing {module} loads {offending}"
