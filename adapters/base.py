@@ -27,7 +27,8 @@ from pydantic import BaseModel
 
 from bridge.kit.clock import Clock
 from bridge.kit.health import HEALTH_READINESS, Health
-from bridge.model import RoutableState, Snapshot, StateChange, WriteBack
+from bridge.kit.metrics import Metrics
+from bridge.model import EndpointKey, RoutableState, Snapshot, StateChange, WriteBack
 
 ENTRY_POINT_GROUP = "presence_bridge.adapters"
 
@@ -65,12 +66,23 @@ AdapterEvent = StateChange | Snapshot | HealthChange
 # --- The adapter itself --------------------------------------------------------------
 
 
+def _everything_mapped(_key: EndpointKey) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class AdapterDeps:
-    """Everything an adapter gets from the runtime (nothing is read from globals)."""
+    """Everything an adapter gets from the runtime (nothing is read from globals).
+
+    ``mapped`` says whether the configuration routes an endpoint to anyone (a listener answers
+    events about other endpoints as ``ignored``; a connection adapter may skip them);
+    ``metrics`` is the service's one registry (``bridge.kit.metrics``).
+    """
 
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
+    mapped: Callable[[EndpointKey], bool] = _everything_mapped
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @runtime_checkable

@@ -267,8 +267,8 @@ async def _naive_phase(
     settings = CtiConfig.model_validate(
         {"token": CTI_TOKEN, "http_listen": None, "tcp_listen": "127.0.0.1:0"}
     )
-    adapter = CtiFactory().create(ADAPTER, settings, AdapterDeps(SystemClock(), random.Random(1)))
-    adapter.mapped = lambda key: config.route(key) is not None  # type: ignore[attr-defined]
+    deps = AdapterDeps(SystemClock(), random.Random(1), mapped=lambda key: config.route(key) is not None)
+    adapter = CtiFactory().create(ADAPTER, settings, deps)
     trust = ssl.create_default_context(cafile=emulator.ca_file)
     async with httpx.AsyncClient(verify=trust, trust_env=False, timeout=30.0) as client:
         token = await fetch_token(

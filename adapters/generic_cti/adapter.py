@@ -55,6 +55,7 @@ class CtiAdapter:
         self._clock = deps.clock
         self._rng = deps.rng
         self._ingest = Ingest(name)
+        self._ingest.mapped = deps.mapped
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._health = Health.STOPPED
         self._started = False

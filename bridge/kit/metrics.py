@@ -15,28 +15,37 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_NAMESPACE = "presence_bridge"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-GaugeReading = Callable[[], Iterable[tuple[Sequence[str], float]]]
+Reading = Callable[[], Iterable[tuple[Sequence[str], float]]]
 
 
-class _CallbackGauges(Collector):
-    """Gauges whose values are read from their owner at scrape time (one family each)."""
+class _Callbacks(Collector):
+    """Families whose values are read from their owner at scrape time (the "custom collector"
+    pattern of prometheus_client, for counts a component keeps itself)."""
 
     def __init__(self) -> None:
-        self._families: dict[str, tuple[str, tuple[str, ...], GaugeReading]] = {}
+        self._families: dict[str, tuple[bool, str, tuple[str, ...], Reading]] = {}
 
-    def add(self, name: str, documentation: str, labelnames: tuple[str, ...], read: GaugeReading) -> None:
-        self._families[name] = (documentation, labelnames, read)
+    def add(
+        self, counter: bool, name: str, documentation: str, labelnames: tuple[str, ...], read: Reading
+    ) -> None:
+        if name in self._families:
+            raise ValueError(f"metric {name!r} already registered")
+        self._families[name] = (counter, documentation, labelnames, read)
 
     def collect(self) -> Iterator[Metric]:
-        for name, (documentation, labelnames, read) in self._families.items():
-            family = GaugeMetricFamily(name, documentation, labels=list(labelnames))
+        for name, (counter, documentation, labelnames, read) in self._families.items():
+            family: CounterMetricFamily | GaugeMetricFamily = (
+                CounterMetricFamily(name, documentation, labels=list(labelnames))
+                if counter
+                else GaugeMetricFamily(name, documentation, labels=list(labelnames))
+            )
             for labels, value in read():
                 family.add_metric(list(labels), value)
             yield family
@@ -49,7 +58,7 @@ class Metrics:
         self.namespace = namespace
         self.registry = CollectorRegistry()
         self._instruments: dict[str, MetricWrapperBase] = {}
-        self._callbacks = _CallbackGauges()
+        self._callbacks = _Callbacks()
         self.registry.register(self._callbacks)
 
     def _full(self, name: str) -> str:
@@ -100,10 +109,16 @@ class Metrics:
         return found
 
     def gauge_callback(
-        self, name: str, documentation: str, read: GaugeReading, labelnames: Sequence[str] = ()
+        self, name: str, documentation: str, read: Reading, labelnames: Sequence[str] = ()
     ) -> None:
         """A gauge family whose samples ``read()`` yields at scrape time as ``(label values, value)``."""
-        self._callbacks.add(self._full(name), documentation, tuple(labelnames), read)
+        self._callbacks.add(False, self._full(name), documentation, tuple(labelnames), read)
+
+    def counter_callback(
+        self, name: str, documentation: str, read: Reading, labelnames: Sequence[str] = ()
+    ) -> None:
+        """A counter family (``_total``) read at scrape time from counts its owner keeps (monotonic)."""
+        self._callbacks.add(True, self._full(name), documentation, tuple(labelnames), read)
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """The current value of one exported sample (full sample name, e.g. ``..._total``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -131,13 +132,11 @@ def build_tenant(
 
 
 def build_adapters(config: BridgeConfig, deps: AdapterDeps) -> dict[str, Adapter]:
-    adapters: dict[str, Adapter] = {}
-    for name, section in config.adapters.items():
-        adapter = get_factory(section.kind).create(name, section.settings, deps)
-        if hasattr(adapter, "mapped"):
-            adapter.mapped = lambda key: config.route(key) is not None
-        adapters[name] = adapter
-    return adapters
+    deps = dataclasses.replace(deps, mapped=lambda key: config.route(key) is not None)
+    return {
+        name: get_factory(section.kind).create(name, section.settings, deps)
+        for name, section in config.adapters.items()
+    }
 
 
 class BridgeService:

@@ -126,3 +126,20 @@ def test_metrics_refuses_a_name_reused_with_another_kind_or_total_suffix() -> No
         metrics.gauge("events", "x")
     with pytest.raises(ValueError, match="without _total"):
         metrics.counter("events_total", "x")
+
+
+def test_counter_callback_exports_counts_kept_elsewhere_as_a_counter() -> None:
+    metrics = Metrics()
+    counts = {"pbx1": 4, "pbx2": 0}
+    def read() -> list[tuple[tuple[str], float]]:
+        return [((name,), float(n)) for name, n in counts.items()]
+
+    metrics.counter_callback("adapter_events", "Events read", read, ["adapter"])
+    counts["pbx1"] += 1
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    family = families["presence_bridge_adapter_events"]
+    assert family.type == "counter"
+    assert {s.labels["adapter"]: s.value for s in family.samples if s.name.endswith("_total")} == {
+        "pbx1": 5.0,
+        "pbx2": 0.0,
+    }
