@@ -47,7 +47,12 @@ class Supervisor:
             raise ValueError(f"a task named {name!r} is already running")
         task = asyncio.create_task(self._run(name, body, restart), name=name)
         self._tasks[name] = task
+        task.add_done_callback(lambda done: self._forget(name, done))
         return task
+
+    def _forget(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
 
     async def _run(self, name: str, body: Body, restart: bool) -> None:
         backoff = Backoff(self._initial, self._maximum, rng=self._rng)
