@@ -131,7 +131,7 @@ async def serve(
 
 
 async def _until_stopped(stop: asyncio.Event, handle: EmulatorHandle) -> None:
-    waiters = [asyncio.ensure_future(stop.wait())]
+    waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(stop.wait())]
     if handle.served is not None:
         waiters.append(asyncio.ensure_future(handle.served.wait_stopped()))
     try:
