@@ -107,6 +107,7 @@ _ROWS: tuple[tuple[str, Kind, Source, str], ...] = (
     ("adapter_watchdog_timeouts", C, _A, "silent peers dropped by the watchdog"),
     ("adapter_write_backs", C, _A, "write-back commands carried out on the PBX"),
     ("adapter_dnd_releases", C, _A, "PBX DND values of ours released"),
+    ("adapter_pbx_dnd_owned", G, _A, "PBX DND values of ours held now (a level, though in counters)"),
     ("adapter_unmapped_device_events", C, _A, "device events for devices behind no mapped extension"),
     ("adapter_own_state_events", C, _A, "PBX events caused by our own write-back"),
     ("adapter_ignored_hints", C, _A, "hints we do not follow"),
