@@ -18,7 +18,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
-from typing import Any
 
 from adapters.base import Adapter, AdapterDeps, AdapterEvent
 from bridge.config import BridgeConfig
@@ -26,7 +25,7 @@ from bridge.errors import BridgeError
 from bridge.kit.clock import Clock, sleep_or_wake
 from bridge.kit.metrics import Metrics
 from bridge.kit.supervisor import Body, Supervisor
-from bridge.presence import Pair
+from bridge.presence import Pair, TeamsIntent
 from bridge.runtime import pbx_owned, rules
 from bridge.runtime.engine import Engine, PersonSlot
 from bridge.runtime.metrics_export import ServiceMetrics, flat, service_readings
@@ -97,7 +96,7 @@ class BridgeService:
 
     # --- wiring ------------------------------------------------------------------------------
 
-    def _publish(self, tenant: str, object_id: str, intent: Any, cause: str) -> None:
+    def _publish(self, tenant: str, object_id: str, intent: TeamsIntent, cause: str) -> None:
         self.tenants[tenant].publisher.desire(object_id, intent, cause)
 
     def _presenting_supported(self, tenant: str) -> bool:
