@@ -12,22 +12,25 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bridge import __version__
 from bridge.config import BridgeConfig, load_config
-from bridge.emulator import cli as emulator_cli
 from bridge.errors import BridgeError, ConfigError
 
 if TYPE_CHECKING:
     from bridge.runtime.store import StateStore
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EMULATOR_COMMAND = "graph-emulator"
+EMULATOR_HELP = "run the local Microsoft Graph presence emulator"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(emulator: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; ``emulator=False`` lists ``graph-emulator`` without loading the
+    emulator (and its TLS test CA), so ``run`` never imports them."""
     parser = argparse.ArgumentParser(prog="presence-bridge", description="Teams presence <-> PBX bridge")
     parser.add_argument("--version", action="version", version=f"presence-bridge {__version__}")
     parser.add_argument(
@@ -54,12 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     hints = sub.add_parser("freepbx-hints", help="dialplan for Teams BLF keys (extensions_custom.conf)")
     hints.add_argument("extensions", nargs="+", help="extensions to make hints for")
     hints.add_argument("--context", default="teams-blf")
-    emulator_cli.add_parser(sub)
+    if emulator:
+        from bridge.emulator import cli as emulator_cli
+
+        emulator_cli.add_parser(sub)
+    else:
+        sub.add_parser(EMULATOR_COMMAND, help=EMULATOR_HELP)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(emulator=EMULATOR_COMMAND in argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -68,14 +77,14 @@ def main(argv: list[str] | None = None) -> int:
 
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
     logs.configure(level, json_lines=args.command not in ("demo", "graph-emulator"))
-    handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    handlers: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "run": _run,
         "check": _check,
         "demo": _demo,
         "release": _release,
         "status": _status,
         "mapping": _mapping_report,
-        "graph-emulator": emulator_cli.run,
+        EMULATOR_COMMAND: _graph_emulator,
     }
     if args.command == "freepbx-hints":
         return _freepbx_hints(args, sys.stdout)
@@ -164,6 +173,12 @@ async def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _graph_emulator(args: argparse.Namespace) -> int:
+    from bridge.emulator import cli as emulator_cli
+
+    return await emulator_cli.run(args)
+
+
 async def _check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -194,7 +209,7 @@ async def _release(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     from bridge.kit.clock import SystemClock
-    from bridge.runtime.service import build_tenant
+    from bridge.runtime.tenant import build_tenant
 
     store = _open_store(config)
     if store is None:
@@ -205,7 +220,7 @@ async def _release(args: argparse.Namespace) -> int:
     try:
         from adapters.base import AdapterDeps
         from bridge.runtime.pbx_owned import release_all
-        from bridge.runtime.service import build_adapters
+        from bridge.runtime.pbx_side import build_adapters
 
         adapters = build_adapters(config, AdapterDeps(SystemClock(), random.Random()))
         failed = not await release_all(store, adapters, sys.stdout)

@@ -15,8 +15,9 @@ from adapters.base import Adapter, AdapterDeps, Health, HealthChange
 from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError, GraphError
 from bridge.kit.clock import SystemClock
-from bridge.runtime.service import build_adapters, build_tenant, token_provider
+from bridge.runtime.pbx_side import build_adapters
 from bridge.runtime.store import StateStore
+from bridge.runtime.tenant import build_tenant, token_provider
 from bridge.teams.auth import MsalTokenProvider
 
 ROLE_WRITE = "Presence.ReadWrite.All"

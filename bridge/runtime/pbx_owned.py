@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TextIO
@@ -16,8 +16,10 @@ from typing import TextIO
 from adapters.base import Adapter, Health, HealthChange, RoutableState, WriteBack
 from bridge.config_model import PersonConfig
 from bridge.errors import AdapterError, StoreError
+from bridge.kit.clock import Clock
 from bridge.model import EndpointKey, EndpointRole
 from bridge.runtime.store import OwnedValue, StateStore
+from bridge.teams.watcher import Watcher
 from bridge.writeback import WatchState
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,19 @@ def restored_states(
             state = replace(state, pbx_dnd_ours=True, pbx_dnd_since=mono - held.total_seconds())
         states[key] = state
     return states
+
+
+def restore_watchers(
+    store: StateStore,
+    route: Callable[[EndpointKey], tuple[PersonConfig, EndpointRole] | None],
+    clock: Clock,
+    watchers: Iterable[Watcher],
+) -> None:
+    """Start each watcher's people from what a previous run left on the PBX."""
+    restored = restored_states(store, route, clock.monotonic(), clock.now())
+    for watcher in watchers:
+        for key, state in restored.items():
+            watcher.restore(key, state)
 
 
 def undo_command(owned: OwnedValue) -> WriteBack:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from bridge.config_model import PersonConfig
 from bridge.model import EndpointRole
@@ -28,3 +28,17 @@ def watched_people(
         }
         out.append(WatchedPerson(oid, config.key, tuple(endpoints), config.pbx_dnd_from_teams))
     return out
+
+
+def watched_by_tenant(
+    people: Mapping[str, tuple[PersonConfig, str | None]], tenants: Iterable[str]
+) -> dict[str, list[WatchedPerson]]:
+    """For each watched tenant, whom its watcher reads: its own people (key -> config and object id),
+    those with an object id only."""
+    return {
+        tenant: watched_people(
+            (config for config, _ in people.values() if config.tenant == tenant),
+            lambda config: people[config.key][1],
+        )
+        for tenant in tenants
+    }

@@ -33,8 +33,8 @@ async def test_health_metrics_and_status_of_a_working_bridge(tmp_path: Path) -> 
     assert health["live"] is True
     assert health["components"]["adapter:pbx"] == "CONNECTED"
     assert health["status"] in ("ok", "degraded")  # the publisher reports CONNECTED after its first call
-    assert "presence_bridge_engine_events" in metrics
-    assert 'presence_bridge_adapter_accepted{adapter="pbx"}' in metrics
+    assert "presence_bridge_engine_events_total " in metrics
+    assert 'presence_bridge_adapter_accepted_total{adapter="pbx"}' in metrics
     for person in PEOPLE:  # no per-person labels, ever
         assert person.object_id not in metrics and person.extension not in metrics
     rows = {row["person"]: row for row in status["people"]}

@@ -1,0 +1,143 @@
+"""One Entra tenant's Graph side, built from its config: token provider, HTTP client, budget,
+publisher, and the Teams -> PBX watcher.
+
+``build_tenant`` is the one place these are put together (the service, ``release``, ``check`` and
+the benchmarks use it), so every caller gets the same timeouts, TLS and proxy rules.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bridge.config import BridgeConfig, TenantConfig
+from bridge.errors import ConfigError
+from bridge.kit.clock import Clock
+from bridge.presence import Pair
+from bridge.runtime.store import StateStore
+from bridge.teams.auth import MsalTokenProvider
+from bridge.teams.auth_http import tls_context
+from bridge.teams.budget import Budget
+from bridge.teams.graph import GraphClient, TokenProvider
+from bridge.teams.publisher import Publisher
+from bridge.teams.watcher import Apply, Watcher
+
+GRAPH_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class TenantRuntime:
+    """Everything that talks to one Entra tenant."""
+
+    name: str
+    config: TenantConfig
+    tokens: TokenProvider
+    http: httpx.AsyncClient
+    graph: GraphClient
+    budget: Budget
+    publisher: Publisher
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        close = getattr(self.tokens, "close", None)
+        if callable(close):
+            close()
+
+
+def token_provider(cfg: TenantConfig) -> MsalTokenProvider:
+    secret = cfg.client_secret.get_secret_value() if cfg.client_secret is not None else None
+    pem = None
+    if cfg.certificate_file is not None:
+        try:
+            pem = Path(cfg.certificate_file).read_bytes()
+        except OSError as exc:
+            raise ConfigError([f"certificate_file {cfg.certificate_file}: {exc.strerror or exc}"]) from exc
+    return MsalTokenProvider(
+        tenant_id=cfg.tenant_id,
+        client_id=cfg.client_id,
+        authority_base=cfg.authority,
+        secret=secret,
+        certificate_pem=pem,
+        ca_file=str(cfg.ca_file) if cfg.ca_file else None,
+        proxy=cfg.proxy,
+    )
+
+
+def build_tenant(
+    name: str,
+    cfg: TenantConfig,
+    *,
+    clock: Clock,
+    store: StateStore,
+    rng: random.Random,
+    tokens: TokenProvider | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> TenantRuntime:
+    tokens = tokens or token_provider(cfg)
+    http = http or httpx.AsyncClient(
+        verify=tls_context(str(cfg.ca_file) if cfg.ca_file else None),
+        trust_env=False,  # environment proxies and CA overrides are not trusted implicitly
+        proxy=cfg.proxy,
+        timeout=GRAPH_TIMEOUT_SECONDS,
+    )
+    refresh_interval = float(cfg.refresh_interval)
+    budget = Budget(
+        clock,
+        requests=cfg.budget.requests,
+        window_seconds=cfg.budget.window_seconds,
+        refresh_share=cfg.budget.refresh_share,
+        refresh_interval=refresh_interval,
+    )
+    graph = GraphClient(
+        cfg.graph_url,
+        tokens,
+        http,
+        clock,
+        rng,
+        on_throttle=budget.throttled,
+        before_retry=budget.acquire_retry,
+    )
+    publisher = Publisher(
+        tenant=name,
+        client_id=cfg.client_id,
+        graph=graph,
+        budget=budget,
+        store=store,
+        clock=clock,
+        session_expiry=cfg.session_expiry,
+        refresh_interval=refresh_interval,
+        flap_window=cfg.flap_window,
+    )
+    return TenantRuntime(name, cfg, tokens, http, graph, budget, publisher)
+
+
+def build_watcher(tenant: TenantRuntime, clock: Clock, apply: Apply) -> Watcher:
+    """The tenant's Teams -> PBX watcher; it never reflects the session our publisher holds."""
+    publisher = tenant.publisher
+
+    def ours(object_id: str) -> Pair | None:
+        return publisher.view(object_id).sent_session
+
+    return Watcher(
+        tenant=tenant.name,
+        graph=tenant.graph,
+        budget=tenant.budget,
+        clock=clock,
+        people=[],
+        ours=ours,
+        apply=apply,
+        interval=tenant.config.watch.interval_seconds,
+        meeting=tenant.config.watch.meeting,
+    )
+
+
+def build_tenants(
+    config: BridgeConfig, *, clock: Clock, store: StateStore, rng: random.Random
+) -> dict[str, TenantRuntime]:
+    return {
+        name: build_tenant(name, cfg, clock=clock, store=store, rng=rng)
+        for name, cfg in config.tenants.items()
+    }
