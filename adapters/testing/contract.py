@@ -24,7 +24,7 @@ from adapters.testing.recorder import Recorder
 
 RECOVERY_LIMIT = 300.0  # simulated seconds an adapter may take to come back after its transport does
 STEP = 1.0
-STEPS_PER_TIMEOUT = 100  # a silent-peer timeout is walked in this many fake-clock steps (at least STEP)
+STEPS_PER_TIMEOUT = 50  # a silent-peer timeout is walked in this many fake-clock steps (at least STEP)
 
 
 class _Running:

@@ -25,8 +25,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     contract = [item.nodeid for item in items if _is_contract(item)]
     if contract:
         raise pytest.UsageError(
-            f"{contract[0]} is an adapter contract test; it needs pytest-asyncio "
-            "(pip install pytest-asyncio)"
+            f"{contract[0]} is an adapter contract test; it needs pytest-asyncio (pip install pytest-asyncio)"
         )
 
 
