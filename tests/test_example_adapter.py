@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import subprocess
 import sys
 import tokenize
@@ -15,7 +16,9 @@ from pathlib import Path
 
 from adapters.testing import AdapterContract
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lineproto"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "lineproto"
+GUIDE = ROOT / "docs" / "writing-an-adapter.md"
 
 # What the bridge makes an adapter write besides its protocol (see test_the_example_is_mostly_protocol).
 WIRING = {"__init__", "create"}  # whole body: hands the config and deps over
@@ -111,3 +114,12 @@ def test_the_example_is_mostly_protocol() -> None:
     share = len(protocol) / len(code)
     assert share >= 0.6, f"{len(protocol)} of {len(code)} code lines are protocol ({share:.0%})"
     assert len(code) <= 60, f"{len(code)} code lines: the example should stay small enough to read at once"
+
+
+def test_the_guide_quotes_the_example_as_it_is() -> None:
+    """docs/writing-an-adapter.md shows the example's code; a block headed ``# examples/<file>``
+    must appear in that file word for word, so the guide cannot drift from code that is tested."""
+    blocks = re.findall(r"```\w*\n# (examples/\S+)\n(.*?)```", GUIDE.read_text(), re.DOTALL)
+    assert len(blocks) >= 5
+    for path, body in blocks:
+        assert body in (ROOT / path).read_text(), f"the guide's block from {path} is not in that file"
