@@ -48,6 +48,30 @@ def test_the_example_passes_its_own_tests_from_its_own_folder() -> None:
     assert "test_parse.py::test_each_console_line_gives_its_fact" in out
 
 
+def test_without_pytest_asyncio_the_plugin_says_what_is_missing() -> None:
+    """The contract's tests are coroutines: without pytest-asyncio pytest would skip every one of
+    them with a warning; the plugin stops the run and names the package to install instead."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",
+            "tests/test_contract.py",
+        ],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "needs pytest-asyncio (pip install pytest-asyncio)" in result.stdout + result.stderr
+
+
 def _span(node: ast.AST) -> set[int]:
     first = min([getattr(node, "lineno", 0)] + [d.lineno for d in getattr(node, "decorator_list", [])])
     return set(range(first, (getattr(node, "end_lineno", None) or first) + 1))

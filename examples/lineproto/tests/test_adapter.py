@@ -1,4 +1,7 @@
-"""What the example adapter adds to the contract: blind lines after a drop, config rules, the entry point."""
+"""What the example adapter adds to the contract: blind lines after a drop, config rules, the entry point.
+
+``fake_clock`` is the fixture of presence-bridge's pytest plugin (adapters.testing.plugin).
+"""
 
 import random
 import tomllib
@@ -18,8 +21,10 @@ HERE = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.asyncio
-async def test_a_drop_makes_every_reported_line_unknown_until_the_pbx_repeats_it() -> None:
-    pbx, clock = FakePbx(), FakeClock()
+async def test_a_drop_makes_every_reported_line_unknown_until_the_pbx_repeats_it(
+    fake_clock: FakeClock,
+) -> None:
+    pbx, clock = FakePbx(), fake_clock
     await pbx.start()
     config = LineProtoConfig(host="127.0.0.1", port=pbx.port, user=USER, secret=SecretStr(SECRET))
     adapter = LineProtoAdapter("pbx", config, AdapterDeps(clock, random.Random(1)))
@@ -48,8 +53,8 @@ async def test_a_drop_makes_every_reported_line_unknown_until_the_pbx_repeats_it
 
 
 @pytest.mark.asyncio
-async def test_a_refused_login_names_the_user_never_the_secret() -> None:
-    pbx, clock = FakePbx(), FakeClock()
+async def test_a_refused_login_names_the_user_never_the_secret(fake_clock: FakeClock) -> None:
+    pbx, clock = FakePbx(), fake_clock
     await pbx.start()
     config = LineProtoConfig(host="127.0.0.1", port=pbx.port, user=USER, secret=SecretStr("hunter2-wrong"))
     adapter = LineProtoAdapter("pbx", config, AdapterDeps(clock, random.Random(1)))
