@@ -10,7 +10,7 @@ entry-point group ``presence_bridge.adapters``::
     [project.entry-points."presence_bridge.adapters"]
     mypbx = "mypbx_adapter:FACTORY"
 
-then run the contract suite in ``tests/contract/`` against it.
+then run the shipped contract (``adapters.testing``, docs/writing-an-adapter.md) against it.
 
 Frozen interface.
 """

@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.testing import AdapterContract, AdapterHarness
 from tests.adapters.generic_cti.harness import CtiHarness
-from tests.contract.harness import AdapterHarness
-from tests.contract.suite import AdapterContract
 
 
 class TestGenericCtiContract(AdapterContract):

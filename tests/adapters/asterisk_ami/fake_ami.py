@@ -2,7 +2,8 @@
 
 Each answer is the recorded frame(s) of one action, with the recorded ActionID replaced by the
 client's. Live events are pushed as recorded frames. Scripted faults: wrong password (recorded
-"Authentication failed" then close), silent Ping, drop mid-message, refuse connections.
+"Authentication failed" then close), silent Ping, drop mid-message, refuse connections, a peer that
+falls silent.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class FakeAmi:
         self.hold_replies: set[str] = set()  # action names left unanswered
         self.login_ok = list(LOGIN_OK)  # recorded: response + FullyBooted
         self.close_on_accept = False  # a port that accepts and hangs up at once
+        self.silent = False  # accepts and keeps connections, never sends a byte (no banner, no replies)
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,7 +129,8 @@ class FakeAmi:
             writer.transport.abort()
             return
         self._writers.append(writer)
-        writer.write(BANNER)
+        if not self.silent:
+            writer.write(BANNER)
         parser = FrameParser()
         try:
             while data := await reader.read(65536):
@@ -143,6 +146,8 @@ class FakeAmi:
 
     async def _answer(self, message: AmiMessage, writer: asyncio.StreamWriter) -> bool:
         self.actions.append(message)
+        if self.silent:
+            return True
         name = (message.get("Action") or "").lower()
         aid = message.action_id
         if name == "login":

@@ -10,10 +10,10 @@ from typing import Any, Literal
 from adapters.asterisk_ami.adapter import AmiAdapter
 from adapters.asterisk_ami.config import AmiConfig
 from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, HealthChange
+from adapters.testing import Fixture
 from bridge.kit.clock import FakeClock
 from bridge.model import AgentState, EndpointKey, LineState, Snapshot, StateChange, Toggle
 from tests.adapters.asterisk_ami.fake_ami import FREEPBX_REPLIES, FakeAmi, live
-from tests.contract.harness import Fixture
 
 WAIT = 5.0  # real seconds: a bound on loopback I/O, never a sleep
 
@@ -97,7 +97,7 @@ class Run:
         return [e for e in self.seen[mark:] if isinstance(e, StateChange)]
 
 
-# --- the contract suite's harness (tests/contract/harness.py AdapterHarness) --------------
+# --- the contract suite's harness (adapters.testing.AdapterHarness) -------------------------
 
 
 def _device_frame(device: str, state: str) -> bytes:
@@ -154,6 +154,10 @@ class AmiHarness:
     garbage_counter = "rejected_frames"
     bad_credentials_counter: str | None = None
     bad_credentials_backoff = 300.0
+    # adapters.testing.SilentPeer: Login is bounded by action_timeout after the connect (both 10 s by
+    # default); the Ping watchdog notices silence within ping_interval + ping_timeout (as built below).
+    login_timeout = 10.0 + 10.0
+    silence_timeout = 3600.0 + 5.0
 
     def __init__(self) -> None:
         self.clock = FakeClock()
@@ -194,6 +198,15 @@ class AmiHarness:
 
     async def restore_transport(self, adapter: Adapter) -> None:
         await self.fake.start()
+
+    async def go_silent(self, adapter: Adapter) -> None:
+        self.fake.silent = True
+
+    async def speak_again(self, adapter: Adapter) -> None:
+        self.fake.silent = False
+
+    def connections(self) -> int:
+        return self.fake.connections
 
     async def close(self) -> None:
         await self.fake.close()

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.testing import AdapterContract
 from tests.adapters.asterisk_ami.harness import AmiHarness
-from tests.contract.suite import AdapterContract
 
 
 class TestAsteriskAmiContract(AdapterContract):

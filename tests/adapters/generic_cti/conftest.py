@@ -7,9 +7,9 @@ import pytest
 
 from adapters.base import Health
 from adapters.generic_cti.adapter import CtiAdapter
+from adapters.testing import Recorder
 from bridge.kit.clock import FakeClock
 from tests.adapters.generic_cti.harness import make_adapter
-from tests.contract.recorder import Recorder
 
 
 @dataclass

@@ -15,9 +15,9 @@ import httpx
 from adapters.base import Adapter, AdapterDeps
 from adapters.generic_cti.adapter import CtiAdapter
 from adapters.generic_cti.config import CtiConfig
+from adapters.testing import Fixture
 from bridge.kit.clock import FakeClock
 from bridge.model import AgentState, CallKind, EndpointKey, LineState, StateChange, Toggle
-from tests.contract.harness import Fixture
 
 TOKEN = "cti-test-token-0123"
 NAME = "pbx"

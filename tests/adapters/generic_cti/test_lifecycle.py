@@ -13,11 +13,11 @@ from adapters.generic_cti.adapter import CtiAdapter
 from adapters.generic_cti.binding import MAX_RETRY_SECONDS, retry_delay
 from adapters.generic_cti.config import CtiConfig
 from adapters.generic_cti.ingest import COUNTER_NAMES
+from adapters.testing import Recorder
 from bridge.errors import AdapterError
 from bridge.kit.clock import FakeClock
 from tests.adapters.generic_cti.conftest import Running
 from tests.adapters.generic_cti.harness import TOKEN, post, tcp_login
-from tests.contract.recorder import Recorder
 
 
 def taken_port() -> socket.socket:

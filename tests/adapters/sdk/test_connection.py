@@ -15,10 +15,10 @@ import pytest
 
 from adapters.base import AdapterDeps, Health
 from adapters.sdk import ConnectionAdapter, Session
+from adapters.testing import Recorder
 from bridge.errors import AdapterAuthError
 from bridge.kit.clock import FakeClock
 from bridge.model import EndpointKey, LineState, StateChange
-from tests.contract.recorder import Recorder
 
 
 class LineAdapter(ConnectionAdapter):

@@ -1,7 +1,13 @@
 """The contract every adapter passes (STYLE.md "Tests"; DESIGN 13 for listeners).
 
-Subclass ``AdapterContract`` in a ``test_*.py`` module and provide a ``harness`` fixture that
-yields an ``AdapterHarness`` (tests/contract/README.md shows how).
+Subclass :class:`AdapterContract` in a ``test_*.py`` module and either implement
+``make_harness()`` or override the ``harness`` fixture; docs/writing-an-adapter.md shows how.
+Each test's docstring says what a user would notice if it broke.
+
+How waiting works: :class:`~adapters.testing.recorder.Recorder` drains ``events()`` in a task.
+Tests wait for a predicate with a real-time bound (5 s) for loopback I/O and, where the adapter's
+own timers are involved, move the fake clock in steps up to a simulated limit. No test sleeps for
+real to let the adapter's logic time out: all of an adapter's waiting must be on the injected clock.
 """
 
 from __future__ import annotations
@@ -10,13 +16,15 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 
 from adapters.base import Adapter, Health, HealthChange
-from tests.contract.harness import AdapterHarness, Fixture
-from tests.contract.recorder import Recorder
+from adapters.testing.harness import AdapterHarness, Fixture, SilentPeer
+from adapters.testing.recorder import Recorder
 
 RECOVERY_LIMIT = 300.0  # simulated seconds an adapter may take to come back after its transport does
 STEP = 1.0
+STEPS_PER_TIMEOUT = 50  # a silent-peer timeout is walked in this many fake-clock steps (at least STEP)
 
 
 class _Running:
@@ -48,15 +56,35 @@ async def _expect_fixture(harness: AdapterHarness, run: _Running, fixture: Fixtu
     assert got == fixture.expected, f"fixture {fixture.id}: got {got}"
 
 
-class AdapterContract:
-    """Base class: not collected itself (no ``Test`` prefix); subclasses provide ``harness``."""
+def _silent_peer(harness: AdapterHarness) -> SilentPeer:
+    if harness.credentials == "listener":
+        pytest.skip("a listener has no peer of its own to fall silent")
+    if not isinstance(harness, SilentPeer):
+        pytest.skip("the harness has no silent-peer hooks (adapters.testing.SilentPeer)")
+    return harness
 
-    @pytest.fixture
+
+def _step(seconds: float) -> float:
+    return max(STEP, seconds / STEPS_PER_TIMEOUT)
+
+
+class AdapterContract:
+    """Base class: not collected itself (no ``Test`` prefix); subclasses provide the harness."""
+
+    pytestmark = pytest.mark.asyncio  # so the suite runs whatever the project's asyncio_mode
+
+    def make_harness(self) -> AdapterHarness:
+        """A fresh harness per test (or override the ``harness`` fixture instead)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement make_harness()")
+
+    @pytest_asyncio.fixture
     async def harness(self) -> AsyncIterator[AdapterHarness]:
-        raise NotImplementedError("a subclass provides the harness fixture")
-        yield  # pragma: no cover
+        harness = self.make_harness()
+        yield harness
+        await harness.close()
 
     async def test_start_and_stop_are_idempotent(self, harness: AdapterHarness) -> None:
+        """A second ``start()`` does not reconnect; a second ``stop()`` is harmless; health ends STOPPED."""
         run = await _start(harness)
         await run.adapter.start()
         await run.events.wait_health(Health.CONNECTED)
@@ -67,11 +95,13 @@ class AdapterContract:
         assert run.events.healths.count(Health.CONNECTING) == 1, "a second start() must not reconnect"
 
     async def test_stop_without_start_is_harmless(self, harness: AdapterHarness) -> None:
+        """``stop()`` before ``start()`` does not hang the service's shutdown and ends ``events()``."""
         adapter = await harness.build()
         await adapter.stop()
         await asyncio.wait_for(Recorder(adapter, harness.clock).finished(), 5)
 
     async def test_health_goes_connecting_then_connected(self, harness: AdapterHarness) -> None:
+        """/healthz and the logs show CONNECTING then CONNECTED, named for this adapter."""
         run = await _start(harness)
         await run.events.wait_health(Health.CONNECTED)
         assert run.events.healths[:2] == [Health.CONNECTING, Health.CONNECTED]
@@ -80,6 +110,7 @@ class AdapterContract:
         await run.stop()
 
     async def test_every_fixture_gives_its_canonical_events(self, harness: AdapterHarness) -> None:
+        """Each recorded PBX input yields exactly its expected facts, in order: presence follows the phone."""
         fixtures = list(harness.fixtures())
         assert fixtures, "a harness must bring fixtures"
         run = await _start(harness)
@@ -89,6 +120,7 @@ class AdapterContract:
         await run.stop()
 
     async def test_garbage_is_counted_not_raised(self, harness: AdapterHarness) -> None:
+        """Input the adapter does not understand grows a counter; health stays CONNECTED; it still works."""
         run = await _start(harness)
         await run.events.wait_health(Health.CONNECTED)
         before = run.adapter.counters.get(harness.garbage_counter, 0)
@@ -101,6 +133,8 @@ class AdapterContract:
         await run.stop()
 
     async def test_bad_credentials(self, harness: AdapterHarness) -> None:
+        """Listeners: a client's wrong secret is counted, health unchanged. Clients: a refused password is
+        BAD_CREDENTIALS (one ERROR line), then no retry within the long backoff (no account lockout)."""
         if harness.credentials == "listener":
             await self._bad_client_credentials(harness)
         else:
@@ -131,6 +165,8 @@ class AdapterContract:
         await run.stop()
 
     async def test_transport_failure_then_recovery(self, harness: AdapterHarness) -> None:
+        """A dropped connection (failed listener) is TRANSIENT_DISCONNECT while it lasts, then CONNECTED
+        again, working, once the PBX is back: nobody restarts the bridge after a PBX reboot."""
         run = await _start(harness)
         await run.events.wait_health(Health.CONNECTED)
         await harness.break_transport(run.adapter)
@@ -151,6 +187,8 @@ class AdapterContract:
         await run.stop()
 
     async def test_no_task_left_after_stop(self, harness: AdapterHarness) -> None:
+        """After a full life (events, garbage, failure, recovery) ``stop()`` leaves no task and no timer:
+        a reload or shutdown is clean."""
         before = asyncio.all_tasks()
         run = await _start(harness)
         await run.events.wait_health(Health.CONNECTED)
@@ -165,3 +203,44 @@ class AdapterContract:
         left = asyncio.all_tasks() - before
         assert not left, f"tasks left after stop: {[t.get_name() for t in left]}"
         assert harness.clock.sleepers == 0, "nothing may still sleep on the clock after stop"
+
+    async def test_a_peer_that_never_answers_is_given_up_and_retried(self, harness: AdapterHarness) -> None:
+        """Clients: a PBX that accepts the TCP connection and never answers the login is
+        TRANSIENT_DISCONNECT within the adapter's connect/login timeout (not CONNECTING forever),
+        retried with backoff, and CONNECTED once it answers again."""
+        silent = _silent_peer(harness)
+        adapter = await harness.build()
+        await silent.go_silent(adapter)
+        run = _Running(adapter, Recorder(adapter, harness.clock))
+        await adapter.start()
+        await run.events.wait(lambda: silent.connections() >= 1, "the first TCP connection")
+        step = _step(silent.login_timeout)
+        await run.events.wait_health(
+            Health.TRANSIENT_DISCONNECT, advance=step, simulated_limit=silent.login_timeout + step
+        )
+        assert Health.CONNECTED not in run.events.healths, "no PBX answered: it must not claim CONNECTED"
+        tried = silent.connections()
+        await run.events.wait(
+            lambda: silent.connections() > tried, "a retry", advance=STEP, simulated_limit=RECOVERY_LIMIT
+        )
+        await silent.speak_again(adapter)
+        await run.events.wait_health(Health.CONNECTED, advance=STEP, simulated_limit=RECOVERY_LIMIT)
+        await _expect_fixture(harness, run, harness.fixtures()[0])
+        await run.stop()
+
+    async def test_a_silent_half_open_peer_is_noticed(self, harness: AdapterHarness) -> None:
+        """Clients: a logged-in connection whose PBX goes silent (rebooted, a NAT forgot us) is
+        TRANSIENT_DISCONNECT within the adapter's idle/keep-alive timeout, then reconnected: the
+        bridge does not keep showing stale phone states as if it were still watching."""
+        silent = _silent_peer(harness)
+        run = await _start(harness)
+        await run.events.wait_health(Health.CONNECTED)
+        await silent.go_silent(run.adapter)
+        step = _step(silent.silence_timeout)
+        await run.events.wait_health(
+            Health.TRANSIENT_DISCONNECT, advance=step, simulated_limit=silent.silence_timeout + step
+        )
+        await silent.speak_again(run.adapter)
+        await run.events.wait_health(Health.CONNECTED, advance=STEP, simulated_limit=RECOVERY_LIMIT)
+        await _expect_fixture(harness, run, harness.fixtures()[0])
+        await run.stop()

@@ -1,10 +1,14 @@
-"""What an adapter's tests provide so the contract suite can drive it (see README.md)."""
+"""What an adapter's tests provide so the contract suite can drive it.
+
+``AdapterHarness`` is required; ``SilentPeer`` is optional, for connection (client) adapters
+whose fake PBX can stop talking. The suite skips its silent-peer cases for a harness without it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from adapters.base import Adapter, AdapterEvent
 from bridge.kit.clock import FakeClock
@@ -75,4 +79,36 @@ class AdapterHarness(Protocol):
 
     async def close(self) -> None:
         """Release whatever the harness holds (fake servers, blockers, clients)."""
+        ...
+
+
+@runtime_checkable
+class SilentPeer(Protocol):
+    """Optional hooks for a connection adapter's harness: the fake PBX goes quiet.
+
+    A PBX that accepts the TCP connection and never answers (a hung process, a firewall that
+    swallows packets) and a half-open connection (the PBX rebooted, a NAT forgot us) both look
+    like "connected" to the socket. Without timeouts the adapter shows CONNECTING or CONNECTED
+    forever while nobody's presence moves.
+    """
+
+    login_timeout: float
+    """Simulated seconds from the start of a connection attempt within which the adapter must give
+    up on a peer that accepted and answers nothing (its connect plus login timeouts)."""
+
+    silence_timeout: float
+    """Simulated seconds within which a logged-in adapter must notice that its peer went silent
+    (its idle timeout, or its keep-alive interval plus the keep-alive's timeout)."""
+
+    async def go_silent(self, adapter: Adapter) -> None:
+        """From now on the fake PBX keeps every connection (current and new) open and sends nothing:
+        no greeting, no answer, no keep-alive reply, no event."""
+        ...
+
+    async def speak_again(self, adapter: Adapter) -> None:
+        """Undo ``go_silent`` for new connections (the quiet ones may stay quiet)."""
+        ...
+
+    def connections(self) -> int:
+        """TCP connections the fake PBX has accepted so far."""
         ...
