@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum, StrEnum
 
-from bridge.errors import GraphError
+from bridge.errors import GraphAuthError, GraphError, GraphThrottled, GraphUnavailable
 from bridge.kit.health import Health
 from bridge.presence import Pair, TeamsIntent
 from bridge.teams.ownership import PublishedRecord
@@ -59,6 +59,15 @@ class Result(Enum):
     REFUSED = "refused"  # any other 4xx (404 unknown user, 400 on DoNotDisturb/Presenting...)
 
 
+# Graph's exceptions (bridge.errors), most specific first: what each means to the planner.
+RESULT_OF_ERROR: tuple[tuple[type[GraphError], Result], ...] = (
+    (GraphAuthError, Result.AUTH),
+    (GraphThrottled, Result.THROTTLED),
+    (GraphUnavailable, Result.UNAVAILABLE),
+    (GraphError, Result.REFUSED),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """A call's outcome. ``found`` is False when a clearPresence met no session (404, done);
@@ -74,7 +83,9 @@ class Outcome:
     error: GraphError | None = None
 
     @classmethod
-    def failed(cls, result: Result, exc: GraphError) -> Outcome:
+    def failed(cls, exc: GraphError) -> Outcome:
+        """The outcome of a call that raised ``exc`` (the most specific row of ``RESULT_OF_ERROR``)."""
+        result = next(result for kind, result in RESULT_OF_ERROR if isinstance(exc, kind))
         return cls(result, exc.request_id, status=exc.status, code=exc.code, detail=str(exc), error=exc)
 
 

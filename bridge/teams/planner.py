@@ -65,6 +65,7 @@ DEFAULT_PREFERRED_EXPIRY: Final = timedelta(hours=8)
 TRANSIENT_BACKOFF: Final = (2.0, 60.0)  # seconds: first ceiling, cap
 IN_FLIGHT_RECHECK: Final = 0.05  # seconds: a person queued while a call of theirs is in flight
 REFRESH_IN_FLIGHT_RECHECK: Final = 0.5  # seconds: a refresh due while a write of theirs is in flight
+RECOUNT_EVERY: Final = 1.0  # seconds between walks over every person to count live sessions
 _NEVER = float("-inf")
 _TRANSIENT = frozenset({Result.THROTTLED, Result.UNAVAILABLE})
 
@@ -151,6 +152,8 @@ class Planner:
         self.health = Health.CONNECTING
         self.pause_until = 0.0
         self.alarms: set[str] = set()
+        self.live = 0  # live sessions at the last recount
+        self._last_recount = _NEVER
         self._backoff = Backoff(*TRANSIENT_BACKOFF, rng=rng or random.Random())
         self._people: dict[str, _Person] = {}
         self._queue: deque[str] = deque()
@@ -456,9 +459,12 @@ class Planner:
         )
 
     def summary(self, now: float) -> dict[str, float]:
+        """The publisher's statistics: counters, backlog, staleness, live sessions (as last recounted)."""
         pending = [p for p in self._people.values() if self._needs_work(p, now)]
         stalest = max((now - p.dirty_since for p in pending if p.dirty_since is not None), default=0.0)
         return {
+            **{f"publisher_{name}": float(count) for name, count in self.counters.items()},
+            "publisher_live_sessions": float(self.live),
             "publisher_people": float(len(self._people)),
             "publisher_pending": float(len(pending)),
             "publisher_max_staleness_seconds": stalest,
@@ -472,23 +478,28 @@ class Planner:
     def queued(self) -> int:
         return len(self._queue)
 
-    def live_sessions(self, now: float) -> int:
-        """Sessions of ours Graph still holds (walks every person: call it sparingly)."""
-        return sum(1 for p in self._people.values() if p.session is not None and now < p.session_deadline)
+    def recount(self, now: float, *, force: bool = False) -> int | None:
+        """Count the sessions of ours Graph still holds, at most once a second (it walks every
+        person) unless forced; None when skipped."""
+        if not force and now - self._last_recount < RECOUNT_EVERY:
+            return None
+        self._last_recount = now
+        self.live = sum(
+            1 for p in self._people.values() if p.session is not None and now < p.session_deadline
+        )
+        return self.live
 
-    def refresh_capacity(self, live: int, capacity: float, over: bool) -> Note | None:
-        """Raise or clear the refresh capacity alarm; returns the line to log on a change."""
+    def refresh_capacity(self, live: int, capacity: float, over: bool) -> Effects:
+        """Raise or clear the refresh capacity alarm (DESIGN 13); logged on a change only."""
         if over and ALARM_REFRESH_CAPACITY not in self.alarms:
             self.alarms.add(ALARM_REFRESH_CAPACITY)
-            return Note(
-                logging.WARNING,
-                "tenant %s: %d live sessions exceed the refresh capacity of %.0f; raise the budget",
-                (self.tenant, live, capacity),
-            )
+            message = "tenant %s: %d live sessions exceed the refresh capacity of %.0f; raise the budget"
+            return Effects(notes=(Note(logging.WARNING, message, (self.tenant, live, capacity)),))
         if not over and ALARM_REFRESH_CAPACITY in self.alarms:
             self.alarms.discard(ALARM_REFRESH_CAPACITY)
-            return Note(logging.INFO, "tenant %s: live sessions back within refresh capacity", (self.tenant,))
-        return None
+            message = "tenant %s: live sessions back within refresh capacity"
+            return Effects(notes=(Note(logging.INFO, message, (self.tenant,)),))
+        return Effects()
 
     # --- rules behind the steps -------------------------------------------------------------------
 

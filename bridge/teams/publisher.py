@@ -1,12 +1,10 @@
 """The Graph publisher: thin async workers around the pure publish planner (``bridge.teams.planner``).
 
-``desire()`` hands the latest ``TeamsIntent`` per person to the planner, which owns every rule (diff,
-flap coalescing, refresh deadlines, restore grace, quarantine, DND fallback, preferred ownership,
-health). Workers here only do what it names: wait until it says something is due (or a new intent
-arrives), take a budget slot of the call's kind, persist the write-ahead record it hands over, run
-the Graph call, translate Graph's errors into an ``Outcome`` and apply the ``Effects`` it answers
-with (persist, one health setter, log). Write and refresh workers run in one TaskGroup under
-``run()``; the state store is reached through ``bridge.teams.ownership.PublishedStore``.
+The planner owns every rule (diff, flap coalescing, refresh deadlines, restore grace, quarantine, DND
+fallback, preferred ownership, health). Workers here wait until it names a call (or a new intent
+arrives), take a budget slot of the call's kind, persist the write-ahead record, run the Graph call,
+turn Graph's errors into an ``Outcome`` and apply the ``Effects`` it answers with (persist, the one
+health setter, log). The workers run in one TaskGroup under ``run()``.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import random
 from collections.abc import Callable
 from datetime import timedelta
 
-from bridge.errors import GraphAuthError, GraphError, GraphThrottled, GraphUnavailable, StoreError
+from bridge.errors import GraphError, StoreError
 from bridge.kit.clock import Clock, sleep_or_wake
 from bridge.kit.health import Health, HealthTracker
 from bridge.presence import TeamsIntent
@@ -30,12 +28,6 @@ from bridge.teams.planner import Planner
 log = logging.getLogger(__name__)
 
 _CLEARS = frozenset({Op.CLEAR_PRESENCE, Op.CLEAR_PREFERRED})
-_TRANSLATED: tuple[tuple[type[GraphError], Result], ...] = (
-    (GraphAuthError, Result.AUTH),
-    (GraphThrottled, Result.THROTTLED),
-    (GraphUnavailable, Result.UNAVAILABLE),
-    (GraphError, Result.REFUSED),
-)
 
 
 class Publisher:
@@ -58,13 +50,8 @@ class Publisher:
         flap_window: float = 1.0,
         rng: random.Random | None = None,
     ) -> None:
-        self.tenant = tenant
-        self._session_id = client_id
-        self._graph = graph
-        self._budget = budget
-        self._store = store
-        self._clock = clock
-        self._workers = max(1, workers)
+        self.tenant, self._session_id, self._workers = tenant, client_id, max(1, workers)
+        self._graph, self._budget, self._store, self._clock = graph, budget, store, clock
         self._flap_window = max(0.0, flap_window)
         self._plan = Planner(
             tenant=tenant,
@@ -77,11 +64,10 @@ class Publisher:
             flap_window=self._flap_window,
             rng=rng,
         )
-        self._work = asyncio.Event()
-        self._refresh_wake = asyncio.Event()
+        self._work, self._refresh_wake = asyncio.Event(), asyncio.Event()  # new writes / new refreshes
         self._reconciled = False
-        self._live = 0
-        self._last_recount = float("-inf")
+        self.alarms: set[str] = self._plan.alarms
+        self.counters: dict[str, int] = self._plan.counters
         self.health_listeners: list[Callable[[Health], None]] = []  # called on every transition
         self._health = HealthTracker(
             f"tenant {tenant}: Graph", log, initial=Health.CONNECTING, on_change=self._tell_listeners
@@ -98,14 +84,6 @@ class Publisher:
         """None until the first DoNotDisturb/Presenting write tells (or the config said)."""
         return self._plan.presenting_supported
 
-    @property
-    def alarms(self) -> set[str]:
-        return self._plan.alarms
-
-    @property
-    def counters(self) -> dict[str, int]:
-        return self._plan.counters
-
     def desire(self, person_id: str, intent: TeamsIntent, cause: str) -> None:
         """What Teams should hold for a person; latest wins, never dropped."""
         if self._plan.desire(person_id, intent, cause, self._clock.monotonic()):
@@ -115,12 +93,8 @@ class Publisher:
         return self._plan.view(person_id, self._clock.monotonic())
 
     def stats(self) -> dict[str, float]:
-        result: dict[str, float] = {f"publisher_{k}": float(v) for k, v in self.counters.items()}
-        result.update(self._plan.summary(self._clock.monotonic()))
-        result["publisher_live_sessions"] = float(self._live)
-        result.update({f"graph_{k}": float(v) for k, v in self._graph.counters.items()})
-        result.update(self._budget.stats())
-        return result
+        graph = {f"graph_{k}": float(v) for k, v in self._graph.counters.items()}
+        return {**self._plan.summary(self._clock.monotonic()), **graph, **self._budget.stats()}
 
     def reconcile(self) -> int:
         """Load what we own from the store (once); returns how many people it names.
@@ -173,9 +147,8 @@ class Publisher:
                         raise outcome.error
                     sent += outcome.result is Result.OK and call.op in _CLEARS
             finally:
-                if (
-                    record := self._plan.finish(person_id, self._clock.monotonic(), self._clock.now())
-                ) is not None:
+                record = self._plan.finish(person_id, self._clock.monotonic(), self._clock.now())
+                if record is not None:
                     self._save(record)
         self._recount_live(force=True)
         return sent
@@ -220,8 +193,7 @@ class Publisher:
         try:
             outcome = await self._send(call)
         except GraphError as exc:
-            result = next(result for kind, result in _TRANSLATED if isinstance(exc, kind))
-            outcome = Outcome.failed(result, exc)
+            outcome = Outcome.failed(exc)
         self._apply(self._plan.outcome(call, outcome, self._clock.monotonic(), self._clock.now()))
         return outcome
 
@@ -247,12 +219,8 @@ class Publisher:
         try:
             await self._graph.ensure_token()
         except GraphError as exc:
-            outcome = Outcome.failed(
-                Result.AUTH if isinstance(exc, GraphAuthError) else Result.UNAVAILABLE, exc
-            )
+            outcome = Outcome.failed(exc)  # anything but AUTH is transient to the planner here
         self._apply(self._plan.tenant_outcome(outcome, self._clock.monotonic()))
-
-    # --- effects ----------------------------------------------------------------------------------
 
     def _apply(self, effects: Effects) -> None:
         for note in effects.notes:
@@ -275,12 +243,7 @@ class Publisher:
 
     def _recount_live(self, *, force: bool = False) -> None:
         """Feed the budget's refresh reserve and the capacity alarm (at most once a second)."""
-        now = self._clock.monotonic()
-        if not force and now - self._last_recount < 1.0:
-            return
-        self._last_recount = now
-        self._live = self._plan.live_sessions(now)
-        self._budget.set_refresh_demand(self._live)
-        note = self._plan.refresh_capacity(self._live, self._budget.capacity, self._budget.over_capacity)
-        if note is not None:
-            log.log(note.level, note.message, *note.args)
+        live = self._plan.recount(self._clock.monotonic(), force=force)
+        if live is not None:
+            self._budget.set_refresh_demand(live)
+            self._apply(self._plan.refresh_capacity(live, self._budget.capacity, self._budget.over_capacity))
