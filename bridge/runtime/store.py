@@ -28,6 +28,7 @@ from typing import IO
 from bridge.errors import StoreError
 from bridge.model import AgentState, CallKind, EndpointKey, EndpointState, LineState, Toggle
 from bridge.presence import Pair
+from bridge.teams.ownership import PublishedRecord as PublishedRecord  # the teams floor owns the type
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +65,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedRecord:
-    """What we own in Teams for one person (sessions are always ours; preferred only when we set it)."""
-
-    person_id: str
-    tenant: str
-    session: Pair | None = None
-    session_expires_at: datetime | None = None
-    preferred: Pair | None = None
-    preferred_expires_at: datetime | None = None
-
-    @property
-    def owns_anything(self) -> bool:
-        return self.session is not None or self.preferred is not None
 
 
 @dataclass(frozen=True, slots=True)

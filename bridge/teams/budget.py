@@ -14,17 +14,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from enum import StrEnum
 
 from bridge.kit.clock import Clock
+from bridge.teams.plan_types import Kind as Kind  # the budget's shares, named where calls are planned
 
 THROTTLE_COOLDOWN = 1.0  # seconds: several 429s in one burst cut the rate once
-
-
-class Kind(StrEnum):
-    REFRESH = "refresh"  # keeping a live session alive (served from the reserve first)
-    WRITE = "write"  # any other presence write
-    READ = "read"  # presence reads (same Graph limit)
 
 
 class Budget:

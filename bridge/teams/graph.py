@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from bridge.errors import GraphAuthError, GraphError, GraphThrottled, GraphUnavailable
+from bridge.kit.backoff import Backoff
 from bridge.kit.clock import Clock
 from bridge.presence import Pair
 
@@ -225,6 +226,7 @@ class GraphClient:
         not_found_ok: bool = False,
     ) -> httpx.Response:
         url = self._base + path
+        backoff = Backoff(self._backoff_base, self._backoff_max, rng=self._rng)
         refreshed_token = False
         attempt = 0
         while True:
@@ -244,7 +246,7 @@ class GraphClient:
                         f"{method} {path}: {type(exc).__name__}", request_id=self.last_request_id
                     ) from exc
                 log.debug("graph %s %s: %s, retrying", method, path, type(exc).__name__)
-                await self._backoff(attempt, None)
+                await self._backoff(backoff, None)
                 continue
             except httpx.HTTPError as exc:  # not a transport failure (decoding, redirects): no retry
                 raise GraphError(f"{method} {path}: {type(exc).__name__}") from exc
@@ -281,16 +283,19 @@ class GraphClient:
                         code=code,
                         request_id=request_id,
                     )
-                await self._backoff(attempt, parse_retry_after(response.headers.get("Retry-After")))
+                await self._backoff(backoff, parse_retry_after(response.headers.get("Retry-After")))
                 continue
             self.counters["errors"] += 1
             raise GraphError(f"{method} {path} failed", status=status, code=code, request_id=request_id)
 
-    async def _backoff(self, attempt: int, retry_after: float | None) -> None:
+    async def _backoff(self, backoff: Backoff, retry_after: float | None) -> None:
+        """Wait ``Retry-After`` when Graph gave one, else the call's next jittered backoff; a hinted
+        wait still counts as an attempt, so the next unhinted one is as long as its attempt number."""
         self.counters["retries"] += 1
         if retry_after is None:
-            ceiling = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
-            retry_after = ceiling * (0.5 + self._rng.random() / 2)
+            retry_after = backoff.next()
+        else:
+            backoff.attempt += 1
         await self._clock.sleep(retry_after)
 
     def _client_request_id(self) -> str:

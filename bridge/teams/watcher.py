@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from bridge.errors import BridgeError, GraphError
+from bridge.kit.backoff import Backoff
 from bridge.kit.clock import Clock
 from bridge.model import WriteBack
 from bridge.presence import Pair
@@ -128,7 +129,9 @@ class Watcher:
         floor = self.shards * self._budget.window / (READ_SHARE * self._budget.limit)
         base = max(self.interval, floor) * self._slowdown
         if self._failures:
-            return min(MAX_BACKOFF, max(base, self.interval * 2**self._failures))
+            # the kit's backoff ceiling, not jittered: one reader per tenant, and tests pin the value
+            backoff = Backoff(min(self.interval, MAX_BACKOFF), MAX_BACKOFF)
+            return min(MAX_BACKOFF, max(base, backoff.ceiling(self._failures)))
         return base
 
     async def run(self) -> None:

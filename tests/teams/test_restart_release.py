@@ -8,7 +8,7 @@ from pathlib import Path
 from bridge.kit.clock import FakeClock
 from bridge.presence import CLEAR, IN_A_CALL, PRESENTING, Pair, TeamsIntent
 from bridge.runtime.store import PublishedRecord, StateStore
-from bridge.teams.publisher import RESTORE_GRACE
+from bridge.teams.planner import RESTORE_GRACE
 
 from .fake_graph import FakeGraph
 from .helpers import CLIENT_ID
