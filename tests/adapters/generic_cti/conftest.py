@@ -21,7 +21,8 @@ class Running:
 
 @pytest.fixture
 async def start_cti() -> AsyncIterator[Callable[..., object]]:
-    """``await start_cti(**config overrides)`` -> a CONNECTED adapter on loopback ports; stopped after."""
+    """``await start_cti(mapped=..., **config overrides)`` -> a CONNECTED adapter on loopback ports;
+    stopped after. ``mapped`` is the runtime's routing, given through ``AdapterDeps``."""
     started: list[Running] = []
 
     async def start(**overrides: object) -> Running:
