@@ -104,19 +104,27 @@ class ListenerAdapter(AdapterBase):
     async def _keep(self, listener: Listener) -> None:
         backoff = self.backoff()
         while True:
+            failure = ""  # why serve() ended; empty when it just returned
             try:
                 await self.serve(listener)
-                ended = "stopped unexpectedly"
             except (AdapterError, OSError) as exc:
-                ended = f"failed: {_reason(exc)}"
+                failure = _reason(exc)
+            except asyncio.CancelledError:
+                if _cancel_requested():
+                    raise  # stop()
+                # e.g. Server.serve_forever() once the server was closed under it: not our stop
+            except Exception as exc:  # a bug in serve(): shown with its traceback, then rebound
+                self.log.exception("%s: %s listener crashed", self.label, listener.name)
+                failure = _reason(exc)
             finally:
                 bound, listener.up, listener.address = listener.address, False, None
             where = f"{listener.host}:{listener.port}"
             if bound is None:  # never bound: the address is the problem
-                self._down(f"{listener.name} cannot listen on {where}: {ended.removeprefix('failed: ')}")
+                self._down(f"{listener.name} cannot listen on {where}: {failure or 'serve() did not bind'}")
             else:
                 backoff.reset()
                 self.count("listener_failures")
+                ended = f"failed: {failure}" if failure else "stopped unexpectedly"
                 self._down(f"{listener.name} listener on {where} {ended}")
             await self.clock.sleep(backoff.next())
 
@@ -127,6 +135,12 @@ class ListenerAdapter(AdapterBase):
 
     def _down(self, detail: str) -> None:
         self.set_health(Health.TRANSIENT_DISCONNECT, detail)
+
+
+def _cancel_requested() -> bool:
+    """Whether this task is being cancelled (stop), not just handed a CancelledError from within."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 def _reason(exc: BaseException) -> str:
