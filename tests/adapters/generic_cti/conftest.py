@@ -8,6 +8,7 @@ import pytest
 from adapters.base import Health
 from adapters.generic_cti.adapter import CtiAdapter
 from bridge.kit.clock import FakeClock
+from bridge.model import EndpointKey
 from tests.adapters.generic_cti.harness import make_adapter
 from tests.contract.recorder import Recorder
 
@@ -25,9 +26,11 @@ async def start_cti() -> AsyncIterator[Callable[..., object]]:
     stopped after. ``mapped`` is the runtime's routing, given through ``AdapterDeps``."""
     started: list[Running] = []
 
-    async def start(**overrides: object) -> Running:
+    async def start(
+        mapped: Callable[[EndpointKey], bool] = lambda _key: True, **overrides: object
+    ) -> Running:
         clock = FakeClock()
-        adapter = make_adapter(clock, **overrides)
+        adapter = make_adapter(clock, mapped=mapped, **overrides)
         run = Running(adapter, Recorder(adapter, clock), clock)
         started.append(run)
         await adapter.start()
