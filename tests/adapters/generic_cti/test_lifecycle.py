@@ -80,7 +80,9 @@ def _delay(adapter: CtiAdapter, attempt: int) -> float:
 
 
 def test_retry_delay_grows_with_jitter_and_is_capped() -> None:
-    adapter = CtiAdapter("pbx", CtiConfig.model_validate({"token": TOKEN}), AdapterDeps(FakeClock(), random.Random(3)))
+    adapter = CtiAdapter(
+        "pbx", CtiConfig.model_validate({"token": TOKEN}), AdapterDeps(FakeClock(), random.Random(3))
+    )
     firsts = [_delay(adapter, 1) for _ in range(50)]
     assert all(0.5 <= d <= 1.0 for d in firsts) and len(set(firsts)) > 1
     assert all(2.0 <= _delay(adapter, 3) <= 4.0 for _ in range(50))
