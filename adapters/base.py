@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -129,36 +129,32 @@ class AdapterFactory(Protocol):
 # --- Registry ------------------------------------------------------------------------
 
 
-def _builtin() -> dict[str, Callable[[], AdapterFactory]]:
-    def cti() -> AdapterFactory:
-        from adapters.generic_cti.adapter import FACTORY
+def _registered() -> dict[str, EntryPoint]:
+    """The entry-point group, built-ins included (they register in our own ``pyproject.toml``).
 
-        return FACTORY
-
-    def ami() -> AdapterFactory:
-        from adapters.asterisk_ami.adapter import FACTORY
-
-        return FACTORY
-
-    return {"generic_cti": cti, "asterisk_ami": ami}
+    When two installed distributions claim one kind, the first found wins, as Python's own
+    ``entry_points`` selection does.
+    """
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
 
 
 def available_kinds() -> list[str]:
-    kinds = set(_builtin())
-    kinds.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
-    return sorted(kinds)
+    """Every adapter kind registered in the ``presence_bridge.adapters`` entry-point group."""
+    return sorted(_registered())
 
 
 def get_factory(kind: str) -> AdapterFactory:
-    """The factory for ``kind``: built-ins first, then the entry-point group.
+    """The factory registered for ``kind`` in the entry-point group (loaded on first use).
 
-    Raises KeyError naming the known kinds.
+    Raises KeyError naming the known kinds. A package that is registered but broken raises what
+    importing it raises (the config loader reports it against the adapter's key).
     """
-    builtin = _builtin()
-    if kind in builtin:
-        return builtin[kind]()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == kind:
-            factory: AdapterFactory = ep.load()
-            return factory
-    raise KeyError(f"unknown adapter kind {kind!r}; known: {', '.join(available_kinds())}")
+    registered = _registered()
+    if kind not in registered:
+        known = ", ".join(sorted(registered)) or "none (is presence-bridge installed? pip install -e .)"
+        raise KeyError(f"unknown adapter kind {kind!r}; known: {known}")
+    factory: AdapterFactory = registered[kind].load()
+    return factory

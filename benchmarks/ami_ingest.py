@@ -27,6 +27,7 @@ import asyncio
 import gc
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -336,12 +337,14 @@ class _BenchAdapter(AmiAdapter):
         self.emitted: list[AdapterEvent] = []
         self.connected = asyncio.Event()
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def open_connection(
+        self, host: str, port: int, tls: ssl.SSLContext | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader = asyncio.StreamReader()
         reader.feed_data(b"Asterisk Call Manager/11.0.0\r\n")
         return reader, _Wire(reader, self._pbx)  # type: ignore[return-value]
 
-    def _emit(self, event: AdapterEvent) -> None:
+    def emit(self, event: AdapterEvent) -> None:
         self.emitted.append(event)
         if isinstance(event, HealthChange) and event.health is Health.CONNECTED:
             self.connected.set()

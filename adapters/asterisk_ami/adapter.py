@@ -1,15 +1,18 @@
 """The Asterisk / FreePBX adapter: thin I/O around the pure framer, tracker and write-back.
 
-Supervision (reference asterisk-ami.md traps 1-8, 27), all on the injected clock:
+One AMI session (``run_session``, on :class:`~adapters.sdk.ConnectionAdapter`; reference
+asterisk-ami.md traps 1-8, 27), all on the injected clock:
 
 * connect -> Login (plain or MD5 challenge, ``Events:`` limited to the classes we use) -> full
   resync (DeviceStateList, ExtensionStateList, PresenceStateList, AstDB ``DEVICE``/``DND``,
-  QueueStatus) emitted as one ``Snapshot`` -> live events. Live events that arrive during the
-  resync are applied after it, in order.
-* reconnect with capped exponential backoff and jitter; a wrong password is BAD_CREDENTIALS with
-  ``auth_failure_backoff`` and one ERROR line (repeats at DEBUG), never a tight loop;
+  QueueStatus) emitted as one ``Snapshot`` -> CONNECTED -> live events. Live events that arrive
+  during the resync are applied after it, in order.
 * a Ping watchdog: no Pong within ``ping_timeout`` aborts the transport (half-open TCP, NAT);
-* ``stop()`` cancels the supervisor, aborts the socket and ends ``events()``; nothing reconnects.
+* when a session ends, every line, DND and away we reported becomes unknown (``went_blind``).
+
+The SDK base owns the rest: reconnect with capped, jittered backoff (``backoff_initial``,
+``backoff_max``), a wrong password as BAD_CREDENTIALS with ``auth_failure_backoff`` and one ERROR
+line, health, the event stream, and ``stop()`` (nothing reconnects after it).
 
 panoramisk is not used at run time: see ``protocol.py`` for why its broken parts were replaced.
 """
@@ -19,14 +22,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Iterable, Mapping
+from typing import ClassVar
 
 from pydantic import BaseModel
 
 from adapters.asterisk_ami.config import AmiConfig
 from adapters.asterisk_ami.frames import AmiMessage
 from adapters.asterisk_ami.parse import AgentCallEnded, AstDbFact, Fact, Shutdown, Unrecognised, parse_message
-from adapters.asterisk_ami.protocol import AmiClosed, AmiReply, AmiSession, AmiTimeout, within
+from adapters.asterisk_ami.protocol import AmiClosed, AmiReply, AmiSession, AmiTimeout
 from adapters.asterisk_ami.tracker import AmiTracker
 from adapters.asterisk_ami.writeback import (
     TEAMS_PAUSE_PREFIX,
@@ -36,8 +40,10 @@ from adapters.asterisk_ami.writeback import (
     queue_pause_actions,
     routable_actions,
 )
-from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, HealthChange, WriteBack
+from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, WriteBack
+from adapters.sdk import ConnectionAdapter, Session
 from bridge.errors import AdapterAuthError, AdapterError
+from bridge.kit.backoff import Backoff
 from bridge.model import StateChange, Toggle
 
 log = logging.getLogger(__name__)
@@ -46,168 +52,74 @@ ASTDB_FAMILIES = ("DEVICE", "DND")
 _LIST_ACTIONS = ("DeviceStateList", "ExtensionStateList", "PresenceStateList")
 # Errors that only mean "nothing to list" (reference 3, 4.2).
 EMPTY_LIST_MESSAGES = frozenset({"Database entry not found", "No dialplan hints are available"})
+# What a session's parser and router count, folded into the adapter's counters when it ends.
+_SESSION_COUNTERS = ("rejected_frames", "oversized_frames", "late_responses", "handler_errors")
 
 
-class AmiAdapter:
-    """One AMI connection, supervised. Implements ``adapters.base.Adapter``."""
+class AmiAdapter(ConnectionAdapter):
+    """One AMI connection, supervised by the SDK. Implements ``adapters.base.Adapter``."""
+
+    kind = "ami"
+    counter_names: ClassVar[tuple[str, ...]] = (
+        *_SESSION_COUNTERS,
+        "unrecognised_events",
+        "connects",
+        "auth_failures",
+        "disconnects",
+        "watchdog_timeouts",
+        "write_backs",
+        "dnd_releases",
+    )
 
     def __init__(self, name: str, config: AmiConfig, deps: AdapterDeps) -> None:
-        self.name = name
+        super().__init__(name, deps, label=f"AMI {name} ({config.host}:{config.port})")
         self._config = config
-        self._clock = deps.clock
-        self._rng = deps.rng
         self._tracker = AmiTracker(name, config)
         self._ledger = DndLedger(config.dnd_max_hold)
-        self._queue: asyncio.Queue[AdapterEvent | None] = asyncio.Queue()
-        self._health = Health.STOPPED
-        self._task: asyncio.Task[None] | None = None
         self._session: AmiSession | None = None
         self._resyncing = False
         self._held: list[AmiMessage] = []
         self._wrapup_timers: set[asyncio.Task[None]] = set()
-        self._auth_logged = False
         self._missing_logged: set[str] = set()
-        self._closed_stream = False
-        self._counts: dict[str, int] = {
-            "rejected_frames": 0,
-            "oversized_frames": 0,
-            "unrecognised_events": 0,
-            "handler_errors": 0,
-            "late_responses": 0,
-            "connects": 0,
-            "auth_failures": 0,
-            "watchdog_timeouts": 0,
-            "write_backs": 0,
-            "dnd_releases": 0,
-        }
 
-    # --- Adapter protocol ------------------------------------------------------------
-
-    @property
-    def health(self) -> Health:
-        return self._health
-
-    @property
-    def counters(self) -> dict[str, int]:
-        counts = dict(self._counts)
-        if self._session is not None:
-            counts["rejected_frames"] += self._session.parser.rejected_frames
-            counts["oversized_frames"] += self._session.parser.oversized_frames
-            counts["late_responses"] += self._session.late_responses
-            counts["handler_errors"] += self._session.handler_errors
-        counts.update(self._tracker.counters)
-        counts["pbx_dnd_owned"] = len(self._ledger)
-        return counts
+    # --- what the SDK asks of a connection adapter -----------------------------------
 
     @property
     def supports_write_back(self) -> bool:
         return self._config.write_back
 
-    async def start(self) -> None:
-        if self._task is not None:
-            return
-        self._closed_stream = False
-        self._set_health(Health.CONNECTING, "connecting")
-        self._task = asyncio.create_task(self._supervise(), name=f"ami:{self.name}")
+    def extra_counters(self) -> Mapping[str, int]:
+        counts = dict(self._tracker.counters)
+        session = self._session
+        if session is not None:
+            counts.update(zip(_SESSION_COUNTERS, _session_counts(session), strict=True))
+        counts["pbx_dnd_owned"] = len(self._ledger)
+        return counts
 
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            self._set_health(Health.STOPPED, "stopped")
-        if not self._closed_stream:
-            self._closed_stream = True
-            self._queue.put_nowait(None)
+    def backoff(self) -> Backoff:
+        return Backoff(self._config.backoff_initial, self._config.backoff_max, rng=self.deps.rng)
 
-    async def events(self) -> AsyncIterator[AdapterEvent]:
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            yield item
+    def auth_pause(self) -> float:
+        return self._config.auth_failure_backoff
 
-    # --- supervision -----------------------------------------------------------------
+    def went_blind(self) -> Iterable[AdapterEvent]:
+        return self._tracker.disconnected()
 
-    def _emit(self, event: AdapterEvent) -> None:
-        if not self._closed_stream:
-            self._queue.put_nowait(event)
-
-    def _set_health(self, health: Health, detail: str) -> None:
-        if health is self._health:
-            return
-        self._health = health
-        level = logging.ERROR if health is Health.BAD_CREDENTIALS else logging.INFO
-        log.log(
-            level, "AMI %s (%s:%s): %s: %s", self.name, self._config.host, self._config.port, health, detail
-        )
-        self._emit(HealthChange(self.name, health, detail))
-
-    def _backoff(self, attempt: int) -> float:
-        base = min(self._config.backoff_max, self._config.backoff_initial * 2 ** min(attempt, 30))
-        return base * (0.5 + 0.5 * self._rng.random())  # equal jitter: never zero, never in step
-
-    async def _supervise(self) -> None:
-        attempt = 0
-        while True:
-            delay: float
-            try:
-                await self._run_session()
-                detail = "connection closed by the PBX"
-            except AdapterAuthError as exc:
-                self._counts["auth_failures"] += 1
-                self._went_blind()
-                if not self._auth_logged:
-                    self._set_health(Health.BAD_CREDENTIALS, str(exc))
-                    self._auth_logged = True
-                else:
-                    log.debug("AMI %s: login refused again", self.name)
-                await self._clock.sleep(self._config.auth_failure_backoff)
-                continue
-            except (AdapterError, OSError) as exc:
-                detail = str(exc) or exc.__class__.__name__
-            if self._health is Health.CONNECTED:
-                attempt = 0
-            self._went_blind()
-            self._set_health(Health.TRANSIENT_DISCONNECT, detail)
-            delay = self._backoff(attempt)
-            attempt += 1
-            log.debug("AMI %s: reconnecting in %.1f s", self.name, delay)
-            await self._clock.sleep(delay)
-
-    def _went_blind(self) -> None:
-        for change in self._tracker.disconnected():
-            self._emit(change)
-
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def run_session(self, session: Session) -> None:
         cfg = self._config
-        try:
-            return await within(
-                self._clock, asyncio.open_connection(cfg.host, cfg.port), cfg.connect_timeout, "connect"
-            )
-        except OSError as exc:
-            raise AmiClosed(f"cannot connect: {exc.__class__.__name__}: {exc.strerror or exc}") from exc
-
-    async def _run_session(self) -> None:
-        cfg = self._config
-        reader, writer = await self._connect()
-        self._counts["connects"] += 1
-        session = AmiSession(reader, writer, self._clock, self._on_event, action_timeout=cfg.action_timeout)
-        self._session = session
+        reader, writer = await session.connect(cfg.host, cfg.port, within_s=cfg.connect_timeout)
+        ami = AmiSession(reader, writer, self.clock, self._on_event, action_timeout=cfg.action_timeout)
+        self._session = ami
         self._resyncing, self._held = True, []
-        reader_task = asyncio.create_task(session.run(), name=f"ami-read:{self.name}")
+        reader_task = asyncio.create_task(ami.run(), name=f"ami-read:{self.name}")
         helpers: list[asyncio.Task[None]] = []
         try:
-            await self._login(session)
-            await self._resync(session)
-            self._auth_logged = False
-            self._set_health(Health.CONNECTED, f"logged in as {cfg.username}")
+            await self._login(ami)
+            await self._resync(ami)
+            session.connected(f"logged in as {cfg.username}")
             helpers = [
-                asyncio.create_task(self._watchdog(session), name=f"ami-ping:{self.name}"),
-                asyncio.create_task(self._housekeeping(session), name=f"ami-poll:{self.name}"),
+                asyncio.create_task(self._watchdog(ami), name=f"ami-ping:{self.name}"),
+                asyncio.create_task(self._housekeeping(ami), name=f"ami-poll:{self.name}"),
             ]
             done, _ = await asyncio.wait([reader_task, *helpers], return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -217,15 +129,12 @@ class AmiAdapter:
             for task in (reader_task, *helpers, *timers):
                 task.cancel()
             await asyncio.gather(reader_task, *helpers, *timers, return_exceptions=True)
-            await session.close()
-            self._fold_counts(session)
+            await ami.close()
+            for counter, value in zip(_SESSION_COUNTERS, _session_counts(ami), strict=True):
+                self.count(counter, value)
             self._session = None
 
-    def _fold_counts(self, session: AmiSession) -> None:
-        self._counts["rejected_frames"] += session.parser.rejected_frames
-        self._counts["oversized_frames"] += session.parser.oversized_frames
-        self._counts["late_responses"] += session.late_responses
-        self._counts["handler_errors"] += session.handler_errors
+    # --- the session -----------------------------------------------------------------
 
     async def _login(self, session: AmiSession) -> None:
         cfg = self._config
@@ -275,7 +184,7 @@ class AmiAdapter:
         facts += await self._list(session, "QueueStatus", []) or []
         self._tracker.begin_resync()
         self._tracker.learn(facts)
-        self._emit(self._tracker.snapshot())
+        self.emit(self._tracker.snapshot())
         self._resyncing = False
         held, self._held = self._held, []
         for message in held:
@@ -283,11 +192,11 @@ class AmiAdapter:
 
     async def _watchdog(self, session: AmiSession) -> None:
         while True:
-            await self._clock.sleep(self._config.ping_interval)
+            await self.clock.sleep(self._config.ping_interval)
             try:
                 await session.send("Ping", deadline=self._config.ping_timeout)
             except AmiTimeout:
-                self._counts["watchdog_timeouts"] += 1
+                self.count("watchdog_timeouts")
                 session.abort()
                 raise AmiClosed(
                     f"no Pong within {self._config.ping_timeout:g} s: connection dropped"
@@ -296,10 +205,10 @@ class AmiAdapter:
     async def _housekeeping(self, session: AmiSession) -> None:
         """AstDB re-read (AstDB writes raise no event: hot-desking, DND) and the PBX DND cap."""
         cfg = self._config
-        next_poll = self._clock.monotonic() + cfg.astdb_poll_interval
+        next_poll = self.clock.monotonic() + cfg.astdb_poll_interval
         while True:
-            await self._clock.sleep(min(cfg.astdb_poll_interval, cfg.dnd_max_hold, 60.0))
-            now = self._clock.monotonic()
+            await self.clock.sleep(min(cfg.astdb_poll_interval, cfg.dnd_max_hold, 60.0))
+            now = self.clock.monotonic()
             if cfg.freepbx and now >= next_poll:
                 next_poll = now + cfg.astdb_poll_interval
                 for family in ASTDB_FAMILIES:
@@ -309,7 +218,7 @@ class AmiAdapter:
                         self._publish(self._tracker.replace_astdb(entries, (family,)))
             for extension in self._ledger.expired(now):
                 log.info("AMI %s: releasing PBX DND we set on %s (held the maximum)", self.name, extension)
-                self._counts["dnd_releases"] += 1
+                self.count("dnd_releases")
                 self._ledger.released(extension)
                 self._tracker.expect_dnd(extension, Toggle.OFF)
                 devices = self._tracker.freepbx_device_ids(extension)
@@ -323,15 +232,15 @@ class AmiAdapter:
             return
         fact = parse_message(message)
         if isinstance(fact, Unrecognised):
-            self._counts["unrecognised_events"] += 1
+            self.count("unrecognised_events")
             log.debug("AMI %s: unrecognised %s", self.name, fact.reason)
             return
         if isinstance(fact, Shutdown):
             log.info("AMI %s: PBX is shutting down (restart=%s)", self.name, fact.restart)
-            self._went_blind()
+            self._blind()
             return
         if isinstance(fact, AgentCallEnded):
-            changes, until = self._tracker.start_wrapup(fact, self._clock.monotonic())
+            changes, until = self._tracker.start_wrapup(fact, self.clock.monotonic())
             self._publish(changes)
             if until is not None:
                 timer = asyncio.create_task(self._end_wrapup(until), name=f"ami-wrapup:{self.name}")
@@ -342,14 +251,14 @@ class AmiAdapter:
 
     async def _end_wrapup(self, until: float) -> None:
         """One wrap-up timer on the injected clock; owned by the session (cancelled when it ends)."""
-        await self._clock.sleep(until - self._clock.monotonic())
-        self._publish(self._tracker.end_wrapups(self._clock.monotonic()))
+        await self.clock.sleep(until - self.clock.monotonic())
+        self._publish(self._tracker.end_wrapups(self.clock.monotonic()))
 
     def _publish(self, changes: list[StateChange]) -> None:
         for change in changes:
             if change.dnd is not None and not change.echo and self._ledger.owned(change.endpoint.extension):
                 self._ledger.released(change.endpoint.extension)  # the person acted: theirs now
-            self._emit(change)
+            self.emit(change)
 
     # --- write-back ------------------------------------------------------------------
 
@@ -358,8 +267,8 @@ class AmiAdapter:
         if not cfg.write_back:
             raise AdapterError(f"write-back is disabled for adapter {self.name}")
         session = self._session
-        if session is None or self._health is not Health.CONNECTED:
-            raise AdapterError(f"AMI {self.name} is not connected ({self._health})")
+        if session is None or self.health is not Health.CONNECTED:
+            raise AdapterError(f"AMI {self.name} is not connected ({self.health})")
         ext = command.extension
         actions: list[AmiAction] = []
         if command.routable is not None:
@@ -368,7 +277,7 @@ class AmiAdapter:
             actions += self._dnd_write(ext, command.pbx_dnd)
         if command.queue_pause is not None:
             actions += self._pause_write(ext, command.queue_pause)
-        self._counts["write_backs"] += 1
+        self.count("write_backs")
         await self._run(session, actions)
 
     def _dnd_write(self, ext: str, on: bool) -> list[AmiAction]:
@@ -377,7 +286,7 @@ class AmiAdapter:
         if not on and not self._ledger.owned(ext):
             return []  # never switch off a DND the person set themselves
         if on:
-            self._ledger.took(ext, self._clock.monotonic())
+            self._ledger.took(ext, self.clock.monotonic())
         else:
             self._ledger.released(ext)
         self._tracker.expect_dnd(ext, Toggle.ON if on else Toggle.OFF)
@@ -411,3 +320,9 @@ class AmiFactory:
 
 
 FACTORY = AmiFactory()
+
+
+def _session_counts(session: AmiSession) -> tuple[int, int, int, int]:
+    """A session's own counts, in ``_SESSION_COUNTERS`` order."""
+    parser = session.parser
+    return parser.rejected_frames, parser.oversized_frames, session.late_responses, session.handler_errors

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from adapters.asterisk_ami.config import AmiConfig
 from adapters.asterisk_ami.parse import (
@@ -41,14 +42,15 @@ from adapters.asterisk_ami.parse import (
 )
 from bridge.model import AgentState, EndpointKey, LineState, Snapshot, StateChange, Toggle
 
+_K = TypeVar("_K", LineState, Toggle)
+
 TEAMS_PAUSE_PREFIX = "teams:"
 _LOCAL_MEMBER = re.compile(r"^Local/([^@/]+)@")
-# What a blind adapter says about every endpoint it reported (field, value).
-_BLIND: tuple[tuple[str, LineState | Toggle], ...] = (
-    ("line", LineState.UNKNOWN),
-    ("dnd", Toggle.UNKNOWN),
-    ("away", Toggle.UNKNOWN),
-)
+
+
+def _blinded(state: _K | None, unknown: _K) -> _K | None:
+    """``unknown`` where we had reported something else; None where there is nothing to take back."""
+    return None if state is None or state is unknown else unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +294,8 @@ class AmiTracker:
             self._index_member(key)
             if fact.in_call or fact.removed:  # a new call (or logged out) ends a wrap-up
                 self._wrapups.pop(key, None)
-            exten = self._member_extension(fact)
-            return {exten} if exten else set()
+            member = self._member_extension(fact)
+            return {member} if member else set()
         if isinstance(fact, AstDbFact):
             return self._learn_astdb(fact, affected=affected)
         return set()
@@ -461,8 +463,15 @@ class AmiTracker:
         """
         out: list[StateChange] = []
         for key, view in list(self._views.items()):
-            blind = {name: unknown for name, unknown in _BLIND if getattr(view, name) not in (None, unknown)}
-            if blind:
-                self._views[key] = replace(view, **blind)
-                out.append(replace(StateChange(key), **blind))
+            line = _blinded(view.line, LineState.UNKNOWN)
+            dnd = _blinded(view.dnd, Toggle.UNKNOWN)
+            away = _blinded(view.away, Toggle.UNKNOWN)
+            if line is not None or dnd is not None or away is not None:
+                self._views[key] = replace(
+                    view,
+                    line=view.line if line is None else line,
+                    dnd=view.dnd if dnd is None else dnd,
+                    away=view.away if away is None else away,
+                )
+                out.append(StateChange(key, line=line, dnd=dnd, away=away))
         return out

@@ -29,12 +29,14 @@ class AdapterBase(ABC):
     counter_names: ClassVar[tuple[str, ...]] = ()
     """Counters reported from the start, even at zero (others appear when first counted)."""
 
-    def __init__(self, name: str, deps: AdapterDeps) -> None:
+    def __init__(self, name: str, deps: AdapterDeps, *, label: str | None = None) -> None:
+        """``label`` names the adapter in its log lines (default ``"<kind> <name>"``)."""
         self.name = name
         self.deps = deps
         self.clock: Clock = deps.clock
         self.log = logging.getLogger(type(self).__module__)
-        self._health = HealthTracker(f"{self.kind} {name}", self.log, on_change=self._health_changed)
+        self.label = label or f"{self.kind} {name}"
+        self._health = HealthTracker(self.label, self.log, on_change=self._health_changed)
         self._counts: Counter[str] = Counter(dict.fromkeys(self.counter_names, 0))
         self._queue: asyncio.Queue[AdapterEvent | None] = asyncio.Queue()
         self._tasks = Supervisor(deps.clock, self.log, rng=deps.rng)
@@ -88,6 +90,7 @@ class AdapterBase(ABC):
         while True:
             item = await self._queue.get()
             if item is None:
+                self._queue.put_nowait(None)  # a second reader ends too
                 return
             yield item
 

@@ -52,7 +52,7 @@ class Session:
         """A TCP (or TLS) connection within ``within_s`` seconds (default: ``connect_timeout``)."""
         seconds = self._adapter.connect_timeout if within_s is None else within_s
         try:
-            reader, writer = await within(self.clock, seconds, asyncio.open_connection(host, port, ssl=tls))
+            reader, writer = await within(self.clock, seconds, self._adapter.open_connection(host, port, tls))
         except Expired:
             raise AdapterError(f"cannot connect to {host}:{port}: no answer within {seconds:g} s") from None
         except OSError as exc:
@@ -126,7 +126,18 @@ class ConnectionAdapter(AdapterBase):
         return ()
 
     def backoff(self) -> Backoff:
+        """Hook: the reconnect backoff (default from ``backoff_initial`` / ``backoff_max``)."""
         return Backoff(self.backoff_initial, self.backoff_max, rng=self.deps.rng)
+
+    def auth_pause(self) -> float:
+        """Hook: seconds to wait after a refused login (default ``auth_backoff``)."""
+        return self.auth_backoff
+
+    async def open_connection(
+        self, host: str, port: int, tls: ssl.SSLContext | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Hook: the transport under ``Session.connect`` (an in-memory wire in a benchmark)."""
+        return await asyncio.open_connection(host, port, ssl=tls)
 
     async def _main(self) -> None:
         backoff = self.backoff()
@@ -139,7 +150,7 @@ class ConnectionAdapter(AdapterBase):
                 self.count("auth_failures")
                 self._blind()
                 self.set_health(Health.BAD_CREDENTIALS, str(exc))
-                await self.clock.sleep(self.auth_backoff)
+                await self.clock.sleep(self.auth_pause())
                 continue
             except (AdapterError, OSError) as exc:
                 detail = str(exc) or exc.__class__.__name__
@@ -150,7 +161,9 @@ class ConnectionAdapter(AdapterBase):
             self.count("disconnects")
             self._blind()
             self.set_health(Health.TRANSIENT_DISCONNECT, detail)
-            await self.clock.sleep(backoff.next())
+            delay = backoff.next()
+            self.log.debug("%s: reconnecting in %.1f s", self.label, delay)
+            await self.clock.sleep(delay)
 
     def _blind(self) -> None:
         for event in self.went_blind():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import AsyncIterator
@@ -117,6 +118,20 @@ async def test_wrong_password_is_bad_credentials_with_one_error_and_a_slow_retry
     assert len(errors) == 1 and "BAD_CREDENTIALS" in errors[0].getMessage()
     assert "something-else" not in caplog.text and "bridgesecret" not in caplog.text
     assert run.healths.count(Health.BAD_CREDENTIALS) == 1
+
+
+async def test_the_configured_auth_failure_backoff_paces_the_next_login(fake: FakeAmi) -> None:
+    fake.secret = "something-else"
+    async with Run(fake, auth_failure_backoff=45.0) as run:
+        await run.until_health(Health.BAD_CREDENTIALS)
+        assert len(fake.actions_named("Login")) == 1
+        await run.clock.advance(45.0)  # the SDK's default pause is 300 s: the setting must win
+        for _ in range(500):  # real time only bounds loopback I/O
+            if len(fake.actions_named("Login")) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(fake.actions_named("Login")) == 2
+        assert run.adapter.counters["auth_failures"] >= 1
 
 
 async def test_ping_watchdog_drops_a_silent_connection_and_reconnects(fake: FakeAmi) -> None:

@@ -9,6 +9,7 @@ from adapters.base import Health
 from adapters.generic_cti.adapter import CtiAdapter
 from adapters.testing import Recorder
 from bridge.kit.clock import FakeClock
+from bridge.model import EndpointKey
 from tests.adapters.generic_cti.harness import make_adapter
 
 
@@ -21,12 +22,15 @@ class Running:
 
 @pytest.fixture
 async def start_cti() -> AsyncIterator[Callable[..., object]]:
-    """``await start_cti(**config overrides)`` -> a CONNECTED adapter on loopback ports; stopped after."""
+    """``await start_cti(mapped=..., **config overrides)`` -> a CONNECTED adapter on loopback ports;
+    stopped after. ``mapped`` is the runtime's routing, given through ``AdapterDeps``."""
     started: list[Running] = []
 
-    async def start(**overrides: object) -> Running:
+    async def start(
+        mapped: Callable[[EndpointKey], bool] = lambda _key: True, **overrides: object
+    ) -> Running:
         clock = FakeClock()
-        adapter = make_adapter(clock, **overrides)
+        adapter = make_adapter(clock, mapped=mapped, **overrides)
         run = Running(adapter, Recorder(adapter, clock), clock)
         started.append(run)
         await adapter.start()

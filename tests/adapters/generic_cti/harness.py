@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -27,10 +27,14 @@ def key(extension: str, context: str = "", device: str = "") -> EndpointKey:
     return EndpointKey(NAME, extension, context, device)
 
 
-def make_adapter(clock: FakeClock, **overrides: object) -> CtiAdapter:
+def make_adapter(
+    clock: FakeClock, *, mapped: Callable[[EndpointKey], bool] = lambda _key: True, **overrides: object
+) -> CtiAdapter:
+    """A CtiAdapter on loopback ports; ``mapped`` is the runtime's routing (default: everyone)."""
     settings: dict[str, object] = {"token": TOKEN, "http_listen": "127.0.0.1:0", "tcp_listen": "127.0.0.1:0"}
     settings.update(overrides)
-    return CtiAdapter(NAME, CtiConfig.model_validate(settings), AdapterDeps(clock, random.Random(7)))
+    deps = AdapterDeps(clock, random.Random(7), mapped=mapped)
+    return CtiAdapter(NAME, CtiConfig.model_validate(settings), deps)
 
 
 def url(adapter: CtiAdapter) -> str:
@@ -180,7 +184,7 @@ class CtiHarness:
     async def break_transport(self, adapter: Adapter) -> None:
         assert isinstance(adapter, CtiAdapter)
         addresses = [a for a in (adapter.http_address, adapter.tcp_address) if a is not None]
-        for listener in adapter._listeners.values():  # simulate the listeners failing
+        for listener in adapter._fronts.values():  # simulate the listeners failing
             await listener.close()
         for address in addresses:  # ... and someone else taking their ports
             blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -90,8 +90,8 @@ async def test_bad_line_value_rejects_whole_request_naming_index_and_field(cti: 
     assert cti.adapter.counters["accepted"] == 0
 
 
-async def test_unmapped_extension_is_202_listed_as_ignored(cti: Running) -> None:
-    cti.adapter.mapped = lambda endpoint: endpoint.extension != "9999"
+async def test_unmapped_extension_is_202_listed_as_ignored(start_cti: Callable[..., object]) -> None:
+    cti: Running = await start_cti(mapped=lambda endpoint: endpoint.extension != "9999")  # type: ignore[misc]
     body = [{"extension": "1001", "line": "in_call"}, {"extension": "9999", "line": "in_call"}]
     response = await post(cti.adapter, body)
     assert response.status_code == 202

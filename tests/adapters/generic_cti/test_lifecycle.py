@@ -10,7 +10,6 @@ import pytest
 
 from adapters.base import Adapter, AdapterDeps, Health, WriteBack, get_factory
 from adapters.generic_cti.adapter import CtiAdapter
-from adapters.generic_cti.binding import MAX_RETRY_SECONDS, retry_delay
 from adapters.generic_cti.config import CtiConfig
 from adapters.generic_cti.ingest import COUNTER_NAMES
 from adapters.testing import Recorder
@@ -18,6 +17,8 @@ from bridge.errors import AdapterError
 from bridge.kit.clock import FakeClock
 from tests.adapters.generic_cti.conftest import Running
 from tests.adapters.generic_cti.harness import TOKEN, post, tcp_login
+
+MAX_RETRY_SECONDS = 30.0  # docs/cti.md: "0.5-1 s, doubling, at most 30 s"
 
 
 def taken_port() -> socket.socket:
@@ -53,7 +54,7 @@ async def test_address_in_use_at_start_retries_until_free() -> None:
 
 async def test_failed_listener_rebinds_on_the_same_port(cti: Running) -> None:
     before = cti.adapter.http_address, cti.adapter.tcp_address
-    for listener in cti.adapter._listeners.values():
+    for listener in cti.adapter._fronts.values():
         await listener.close()
     await cti.events.wait_health(Health.TRANSIENT_DISCONNECT)
     await cti.events.wait_health(Health.CONNECTED, advance=1, simulated_limit=5)
@@ -65,17 +66,27 @@ async def test_failed_listener_rebinds_on_the_same_port(cti: Running) -> None:
 
 async def test_one_listener_down_is_enough_for_transient(start_cti: Callable[..., object]) -> None:
     run: Running = await start_cti()  # type: ignore[misc]
-    await run.adapter._listeners["tcp"].close()
+    await run.adapter._fronts["tcp"].close()
     await run.events.wait_health(Health.TRANSIENT_DISCONNECT)
     assert (await post(run.adapter, {"extension": "1001"})).status_code == 202  # HTTP keeps serving
 
 
+def _delay(adapter: CtiAdapter, attempt: int) -> float:
+    """The rebind delay before attempt ``attempt`` (1-based) of a fresh backoff."""
+    backoff = adapter.backoff()
+    for _ in range(attempt - 1):
+        backoff.next()
+    return backoff.next()
+
+
 def test_retry_delay_grows_with_jitter_and_is_capped() -> None:
-    rng = random.Random(3)
-    firsts = [retry_delay(1, rng) for _ in range(50)]
+    adapter = CtiAdapter(
+        "pbx", CtiConfig.model_validate({"token": TOKEN}), AdapterDeps(FakeClock(), random.Random(3))
+    )
+    firsts = [_delay(adapter, 1) for _ in range(50)]
     assert all(0.5 <= d <= 1.0 for d in firsts) and len(set(firsts)) > 1
-    assert all(2.0 <= retry_delay(3, rng) <= 4.0 for _ in range(50))
-    late = [retry_delay(40, rng) for _ in range(50)]
+    assert all(2.0 <= _delay(adapter, 3) <= 4.0 for _ in range(50))
+    late = [_delay(adapter, 40) for _ in range(50)]
     assert all(MAX_RETRY_SECONDS / 2 <= d <= MAX_RETRY_SECONDS for d in late)
 
 

@@ -74,8 +74,8 @@ async def test_schema_error_names_index_and_field(cti: Running) -> None:
     await client.close()
 
 
-async def test_unmapped_extension_is_acked_as_ignored(cti: Running) -> None:
-    cti.adapter.mapped = lambda endpoint: endpoint.extension == "1001"
+async def test_unmapped_extension_is_acked_as_ignored(start_cti: Callable[..., object]) -> None:
+    cti: Running = await start_cti(mapped=lambda endpoint: endpoint.extension == "1001")  # type: ignore[misc]
     client = await tcp_login(cti.adapter)
     ack = await client.send(b'{"extension": "2000", "line": "in_call"}')
     assert ack is not None and ack["accepted"] == 0
