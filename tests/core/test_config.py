@@ -270,7 +270,8 @@ def test_placeholders_are_refused_with_the_fix(old: str, new: str, needle: str) 
         ("budget: {requests: 0}", "tenants.t1.budget.requests: Input should be greater than or equal to 1"),
         ("budget: {refresh_share: 0.95}", "refresh_share: Input should be less than or equal to 0.9"),
         ("proxy: proxy.example.com", "proxy must look like http://"),
-        ("dnd_probe_person: carol@contoso.com", "dnd_probe_person: must be one of the people"),
+        # a removed key (it was never used): the normal unknown-key problem, naming the key
+        ("dnd_probe_person: carol@contoso.com", "t1.dnd_probe_person: unknown key; allowed: tenant_id"),
         ("ca_file: /nonexistent/ca.pem", "tenants.t1.ca_file: file not found: /nonexistent/ca.pem"),
         ("colour: red", "tenants.t1.colour: unknown key; allowed: tenant_id, client_id, client_secret"),
     ],
