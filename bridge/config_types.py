@@ -81,7 +81,11 @@ ObjectId = Annotated[
     Fix("set the user's Entra object id, or use upn: user@example.com"),
     _shaped(GUID, "must be the user's Entra object id (a GUID); use upn: for an e-mail address"),
 ]
-Upn = Annotated[str, _shaped(_UPN, "must look like an e-mail address (user@example.com)")]
+Upn = Annotated[
+    str,
+    Fix("set the user's sign-in name (user@example.com), or use id: with the Entra object id"),
+    _shaped(_UPN, "must look like an e-mail address (user@example.com)"),
+]
 ServiceUrl = Annotated[str, AfterValidator(_service_url)]
 ProxyUrl = Annotated[str, AfterValidator(_proxy)]
 ConfigFile = Annotated[Path, BeforeValidator(_relative_to_config), AfterValidator(_existing)]
