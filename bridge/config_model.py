@@ -157,7 +157,7 @@ def _factory(kind: str, factories: Mapping[str, AdapterFactory] | None) -> Adapt
         return factories[kind]
     except KeyError as exc:
         return str(exc.args[0]) if exc.args else f"unknown adapter kind {kind!r}"
-    except Exception as exc:
+    except Exception as exc:  # a broken third-party package is reported like any other problem
         return f"adapter kind {kind!r} cannot be loaded: {type(exc).__name__}: {exc}"
 
 
@@ -169,6 +169,8 @@ class AdapterSection(ConfigModel):
     its errors are reported at ``adapters.<name>.<key>``. ``ignore_contexts`` is shared with the
     settings when the kind's model has such a key (its default then applies).
     """
+
+    NOT_A_MAPPING: ClassVar[str | None] = "must be a mapping with at least `kind:`"
 
     kind: str
     ignore_contexts: tuple[str, ...] = DEFAULT_IGNORE_CONTEXTS

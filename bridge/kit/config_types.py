@@ -152,6 +152,7 @@ class ConfigRules(BaseModel):
     """The shared rules as validators only (no model_config, so a third-party model keeps its own)."""
 
     UNKNOWN_KEY: ClassVar[str] = "unknown key"
+    NOT_A_MAPPING: ClassVar[str | None] = None  # the problem for input that is no mapping (None: pydantic's)
 
     @classmethod
     def check_raw(cls, data: dict[Any, Any], info: ValidationInfo) -> tuple[dict[Any, Any], list[Problem]]:
@@ -181,6 +182,8 @@ class ConfigRules(BaseModel):
         found: list[Problem] = []
         if isinstance(data, dict):
             data, found = cls.check_raw(_take_secret_files(data, _rules(cls)), info)
+        elif cls.NOT_A_MAPPING is not None and not isinstance(data, cls):
+            raise config_errors(cls.__name__, [((), cls.NOT_A_MAPPING)])
         try:
             model = handler(data)
         except ValidationError as exc:

@@ -583,3 +583,9 @@ def test_a_csv_person_with_a_placeholder_id_is_refused_at_its_row(tmp_path: Path
     assert found.startswith(
         f"{tmp_path / 'p.csv'}:1: people.1.upn: placeholder value: set the user's sign-in name"
     )
+
+
+def test_an_adapter_block_that_is_no_mapping_says_what_it_needs() -> None:
+    assert one_problem(BASE.replace('{kind: fake, token: "${SECRET}"}', "fake")) == (
+        "bridge.yaml:7: adapters.pbx: must be a mapping with at least `kind:`"
+    )
