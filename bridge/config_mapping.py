@@ -12,8 +12,9 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, create_model
+from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, create_model
 
+from bridge.kit.config_types import ConfigModel
 from bridge.mapping import (
     DND_PREFERRED_MAX,
     LINE_TO_TEAMS,
@@ -75,12 +76,10 @@ RingingRowAction = Annotated[
 Seconds = Annotated[float, Field(ge=0, le=3600)]
 PreferredExpiry = Annotated[timedelta, Field(gt=timedelta(0), le=DND_PREFERRED_MAX)]
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
-
 # One optional field per LineState, generated from the enum so the two can never disagree.
 LineOverrides: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "LineOverrides",
-    __config__=_FROZEN,
+    __base__=ConfigModel,
     **{
         state.value: ((RingingRowAction if state is LineState.RINGING else LineRowAction) | None, None)
         for state in LineState
@@ -88,10 +87,8 @@ LineOverrides: type[BaseModel] = create_model(  # type: ignore[call-overload]
 )
 
 
-class MappingOverrides(BaseModel):
+class MappingOverrides(ConfigModel):
     """Per-person ``mapping:`` (and per-adapter entries): every key optional, None = inherit."""
-
-    model_config = _FROZEN
 
     line: LineOverrides | None = None  # type: ignore[valid-type]
     dialing_delay: Seconds | None = None

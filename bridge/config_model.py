@@ -1,74 +1,84 @@
-"""The bridge configuration as frozen pydantic models (``bridge.config`` loads them from YAML).
+"""The bridge configuration as frozen pydantic models: every rule lives here (``bridge.config`` loads YAML).
 
-Unknown keys are rejected everywhere (``extra="forbid"``); secrets are ``SecretStr``.
+Unknown keys are rejected everywhere and secrets are ``SecretStr`` read from ``<name>_file`` when
+given so (``ConfigModel``); field shapes are annotated types (``bridge.config_types``). Rules across
+sections are model validators of ``BridgeConfig`` (``bridge.config_references``); an adapter's
+settings are validated by its kind's own ``config_model`` (``AdapterSection``).
+
+Validation context (all optional): ``base_dir`` anchors relative files, ``factories`` replaces the
+adapter registry, ``secrets`` collects secret values, ``people_at`` names each person by the
+``people:`` item it came from (CSV import).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, model_validator
 
+from adapters.base import AdapterFactory, get_factory
 from bridge.config_mapping import MappingConfig, MappingOverrides, TableCache
+from bridge.config_references import (
+    IgnoredContexts,
+    check_references,
+    ignored_context_problems,
+    table_problems,
+)
+from bridge.config_types import GUID, ClientId, ConfigFile, ObjectId, ProxyUrl, ServiceUrl, TenantId, Upn
+from bridge.kit.config_types import (
+    ConfigModel,
+    ListenAddress,
+    Problem,
+    config_errors,
+    parse_listen,
+    with_config_rules,
+)
 from bridge.mapping import MappingTable
 from bridge.model import EndpointKey, EndpointRole
 
+__all__ = [
+    "DEFAULT_IGNORE_CONTEXTS",
+    "GUID",
+    "AdapterSection",
+    "BridgeConfig",
+    "BudgetConfig",
+    "EndpointConfig",
+    "EndpointIndexKey",
+    "HttpConfig",
+    "KeyPath",
+    "PersonConfig",
+    "StateConfig",
+    "TenantConfig",
+    "WatchConfig",
+]
+
 KeyPath = tuple[str | int, ...]
 EndpointIndexKey = tuple[str, str, str, str]  # (adapter, extension, context, device)
-
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_UPN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 DEFAULT_IGNORE_CONTEXTS: tuple[str, ...] = ("paging", "intercom")
-
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
 ONE_CREDENTIAL = "give exactly one of client_secret (or client_secret_file) and certificate_file"
 
 
-def _url(value: str, *, what: str) -> str:
-    """https:// anywhere; http:// only on loopback (the local emulator). Trailing / dropped."""
-    text = value.strip().rstrip("/")
-    match = re.match(r"^(https?)://([^/:]+|\[[^\]]+\])(:\d+)?(/.*)?$", text)
-    if not match:
-        raise ValueError(f"{what} must be a URL like https://host[:port][/path]")
-    if match.group(1) == "http" and match.group(2) not in _LOOPBACK:
-        raise ValueError(f"{what} must use https:// (http:// is only allowed on loopback)")
-    return text
-
-
-def _listen(value: str) -> str:
-    host, sep, port = value.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError("expected host:port, e.g. 127.0.0.1:9108")
-    return value.strip()
-
-
-class BudgetConfig(BaseModel):
+class BudgetConfig(ConfigModel):
     """Per-tenant Graph request budget (sliding window, AIMD; DESIGN 7 and 13)."""
 
-    model_config = _FROZEN
-
-    requests: int = Field(1200, ge=1, le=100_000)
-    window_seconds: float = Field(30.0, gt=0, le=3600)
-    refresh_share: float = Field(0.25, ge=0, le=0.9)
+    requests: int = Field(default=1200, ge=1, le=100_000)
+    window_seconds: float = Field(default=30.0, gt=0, le=3600)
+    refresh_share: float = Field(default=0.25, ge=0, le=0.9)
 
 
-class WatchConfig(BaseModel):
+class WatchConfig(ConfigModel):
     """Teams -> PBX watcher of one tenant (DESIGN 8): off unless enabled; needs Presence.Read.All."""
 
-    model_config = _FROZEN
-
     enabled: bool = False
-    interval_seconds: float = Field(10.0, ge=2, le=3600)
+    interval_seconds: float = Field(default=10.0, ge=2, le=3600)
     meeting: bool = False  # Busy/InAMeeting -> routable state `meeting`
 
 
-class TenantConfig(BaseModel):
+class TenantConfig(ConfigModel):
     """One Entra tenant (Graph side): identity, credential, endpoints, budget, session timing.
 
     ``flap_window`` (seconds, default 1.0; 0 turns it off): at most two presence writes for one
@@ -77,65 +87,34 @@ class TenantConfig(BaseModel):
     if it ends where the last write left it). Session refreshes neither wait nor count.
     """
 
-    model_config = _FROZEN
-
-    tenant_id: str
-    client_id: str
+    tenant_id: TenantId
+    client_id: ClientId
     client_secret: SecretStr | None = None
-    certificate_file: Path | None = None
-    authority: str = "https://login.microsoftonline.com"
-    graph_url: str = "https://graph.microsoft.com/v1.0"
-    ca_file: Path | None = None
-    proxy: str | None = None
-    budget: BudgetConfig = BudgetConfig()
-    session_expiry: timedelta = Field(timedelta(minutes=15), ge=timedelta(minutes=5), le=timedelta(hours=4))
-    refresh_interval: float = Field(240.0, gt=0, lt=300)  # < 300 s <= session_expiry: never lapses
-    flap_window: float = Field(1.0, ge=0, le=60)  # seconds: at most two writes per person in it
-    dnd_probe_person: str | None = None
-    watch: WatchConfig = WatchConfig()
+    certificate_file: ConfigFile | None = None
+    authority: ServiceUrl = "https://login.microsoftonline.com"
+    graph_url: ServiceUrl = "https://graph.microsoft.com/v1.0"
+    ca_file: ConfigFile | None = None
+    proxy: ProxyUrl | None = None
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    session_expiry: timedelta = Field(
+        default=timedelta(minutes=15), ge=timedelta(minutes=5), le=timedelta(hours=4)
+    )
+    refresh_interval: float = Field(default=240.0, gt=0, lt=300)  # < 300 s <= session_expiry: never lapses
+    flap_window: float = Field(default=1.0, ge=0, le=60)  # seconds: at most two writes per person in it
+    watch: WatchConfig = Field(default_factory=WatchConfig)
 
-    @field_validator("tenant_id")
     @classmethod
-    def _tenant_id(cls, value: str) -> str:
-        if not (GUID.match(value) or _DOMAIN.match(value)):
-            raise ValueError("must be the directory (tenant) id GUID or the tenant's domain")
-        return value
-
-    @field_validator("client_id")
-    @classmethod
-    def _client_id(cls, value: str) -> str:
-        if not GUID.match(value):
-            raise ValueError("must be the app registration's Application (client) id, a GUID")
-        return value
-
-    @field_validator("authority")
-    @classmethod
-    def _authority(cls, value: str) -> str:
-        return _url(value, what="authority")
-
-    @field_validator("graph_url")
-    @classmethod
-    def _graph_url(cls, value: str) -> str:
-        return _url(value, what="graph_url")
-
-    @field_validator("proxy")
-    @classmethod
-    def _proxy(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+(:\d+)?/?$", value.strip()):
-            raise ValueError("proxy must look like http://proxy.example.com:3128")
-        return value
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> TenantConfig:
-        if (self.client_secret is None) == (self.certificate_file is None):
-            raise ValueError(ONE_CREDENTIAL)
-        return self
+    def check_raw(cls, data: dict[Any, Any], info: ValidationInfo) -> tuple[dict[Any, Any], list[Problem]]:
+        """Exactly one credential, checked on the input so it is reported beside other problems."""
+        if ("client_secret" in data) == ("certificate_file" in data):
+            return data, [((), ONE_CREDENTIAL)]
+        return data, []
 
 
-class EndpointConfig(BaseModel):
+class EndpointConfig(ConfigModel):
     """One PBX endpoint of a person. Empty context/device act as wildcards (see ``route``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
     adapter: str = Field(min_length=1)
     extension: str = Field(min_length=1)
@@ -144,33 +123,17 @@ class EndpointConfig(BaseModel):
     role: EndpointRole = EndpointRole.PERSONAL
 
 
-class PersonConfig(BaseModel):
+class PersonConfig(ConfigModel):
     """One Entra user: by object id (``id``) or by UPN (``upn``, resolved through Graph)."""
 
-    model_config = _FROZEN
-
-    id: str | None = None
-    upn: str | None = None
+    id: ObjectId | None = None
+    upn: Upn | None = None
     tenant: str = Field(min_length=1)
     name: str = ""
     publish: bool = True
     pbx_dnd_from_teams: bool = False
     mapping: MappingOverrides | None = None
     endpoints: tuple[EndpointConfig, ...] = Field(min_length=1)
-
-    @field_validator("id")
-    @classmethod
-    def _object_id(cls, value: str | None) -> str | None:
-        if value is not None and not GUID.match(value):
-            raise ValueError("must be the user's Entra object id (a GUID); use upn: for an e-mail address")
-        return value
-
-    @field_validator("upn")
-    @classmethod
-    def _upn(cls, value: str | None) -> str | None:
-        if value is not None and not _UPN.match(value):
-            raise ValueError("must look like an e-mail address (user@example.com)")
-        return value
 
     @model_validator(mode="after")
     def _one_identity(self) -> PersonConfig:
@@ -184,44 +147,106 @@ class PersonConfig(BaseModel):
         return self.id if self.id is not None else (self.upn or "").lower()
 
 
-class AdapterSection(BaseModel):
-    """One ``adapters.<name>`` block: its kind, ignored contexts and the kind's own settings."""
+def _factory(kind: str, factories: Mapping[str, AdapterFactory] | None) -> AdapterFactory | str:
+    """The factory of ``kind``, or the problem to report (a broken plug-in is a problem, not a crash)."""
+    try:
+        if factories is None:
+            return get_factory(kind)
+        if kind not in factories:
+            return f"unknown adapter kind {kind!r}; known: {', '.join(sorted(factories))}"
+        return factories[kind]
+    except KeyError as exc:
+        return str(exc.args[0]) if exc.args else f"unknown adapter kind {kind!r}"
+    except Exception as exc:  # a broken third-party package is reported like any other problem
+        return f"adapter kind {kind!r} cannot be loaded: {type(exc).__name__}: {exc}"
 
-    model_config = _FROZEN
+
+class AdapterSection(ConfigModel):
+    """One ``adapters.<name>`` block: its kind, ignored contexts and the kind's own settings.
+
+    The block is flat in YAML (``kind``, ``ignore_contexts`` and the settings side by side);
+    ``settings`` is an instance of the kind's ``config_model`` (with the shared config rules), so
+    its errors are reported at ``adapters.<name>.<key>``. ``ignore_contexts`` is shared with the
+    settings when the kind's model has such a key (its default then applies).
+    """
+
+    NOT_A_MAPPING: ClassVar[str | None] = "must be a mapping with at least `kind:`"
 
     kind: str
     ignore_contexts: tuple[str, ...] = DEFAULT_IGNORE_CONTEXTS
     settings: BaseModel = Field(default_factory=BaseModel)
 
+    @classmethod
+    def check_raw(cls, data: dict[Any, Any], info: ValidationInfo) -> tuple[dict[Any, Any], list[Problem]]:
+        if isinstance(data.get("settings"), BaseModel):
+            return data, []  # already built (e.g. in code)
+        body = dict(data)
+        kind = body.pop("kind", None)
+        if not isinstance(kind, str) or not kind:
+            raise config_errors(
+                cls.__name__, [(("kind",), "required: the adapter kind, e.g. generic_cti or asterisk_ami")]
+            )
+        factories = info.context.get("factories") if isinstance(info.context, dict) else None
+        factory = _factory(kind, factories)
+        if isinstance(factory, str):
+            raise config_errors(cls.__name__, [(("kind",), factory)])
+        model = with_config_rules(factory.config_model)
+        ignore = (
+            body.get("ignore_contexts")
+            if "ignore_contexts" in model.model_fields
+            else body.pop("ignore_contexts", None)
+        )
+        settings = model.model_validate(body, context=info.context)
+        if ignore is None:
+            ignore = getattr(settings, "ignore_contexts", DEFAULT_IGNORE_CONTEXTS)
+        return {"kind": kind, "ignore_contexts": ignore, "settings": settings}, []
 
-class StateConfig(BaseModel):
-    model_config = _FROZEN
 
+class StateConfig(ConfigModel):
     path: Path = Path("presence-bridge.db")
 
 
-class HttpConfig(BaseModel):
-    model_config = _FROZEN
+class HttpConfig(ConfigModel):
+    listen: ListenAddress = "127.0.0.1:9108"
 
-    listen: str = "127.0.0.1:9108"
-
-    @field_validator("listen")
-    @classmethod
-    def _shape(cls, value: str) -> str:
-        return _listen(value)
+    @property
+    def bind(self) -> tuple[str, int]:
+        """(host, port) to listen on (IPv6 without brackets)."""
+        return parse_listen(self.listen)
 
 
-class BridgeConfig(BaseModel):
-    """The whole configuration. Build it with ``load_config``; it is immutable."""
+class BridgeConfig(ConfigModel):
+    """The whole configuration. Build it with ``load_config``; it is immutable.
 
-    model_config = _FROZEN
+    Across sections: people name known tenants (the only tenant when they name none), endpoints
+    known adapters and no ignored context, nobody and no endpoint is listed twice, ``mapping``
+    overrides name known adapters and every resolved table is complete.
+    """
+
+    UNKNOWN_KEY: ClassVar[str] = "unknown section"
 
     tenants: dict[str, TenantConfig] = Field(min_length=1)
     people: tuple[PersonConfig, ...] = ()
     adapters: dict[str, AdapterSection] = Field(default_factory=dict)
-    mapping: MappingConfig = MappingConfig()
-    state: StateConfig = StateConfig()
-    http: HttpConfig = HttpConfig()
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+
+    @classmethod
+    def check_raw(cls, data: dict[Any, Any], info: ValidationInfo) -> tuple[dict[Any, Any], list[Problem]]:
+        people_at = info.context.get("people_at") if isinstance(info.context, dict) else None
+        return check_references({k: v for k, v in data.items() if v is not None}, people_at)
+
+    @model_validator(mode="after")
+    def _tables_and_contexts(self) -> BridgeConfig:
+        ignored: IgnoredContexts = {name: section.ignore_contexts for name, section in self.adapters.items()}
+        found = [
+            *ignored_context_problems(self.people, ignored),
+            *table_problems(self.mapping, list(self.adapters), self.people, self.tables),
+        ]
+        if found:
+            raise config_errors(type(self).__name__, found)
+        return self
 
     def endpoint_index(self) -> Mapping[EndpointIndexKey, tuple[PersonConfig, EndpointRole]]:
         """(adapter, extension, context, device) -> (person, role), exactly as configured.

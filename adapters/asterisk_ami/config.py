@@ -7,9 +7,11 @@ the secret never appears in a repr.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from bridge.kit.config_types import ConfigModel, Fix
 
 # FreePBX defaults: hint contexts that are not a person's line (DND and intercom feature-code
 # hints, paging, parking). The Teams BLF context is always added (see ``ignored_contexts``).
@@ -18,15 +20,19 @@ FREEPBX_IGNORE_CONTEXTS: tuple[str, ...] = ("ext-dnd-hints", "ext-paging", "ext-
 FREEPBX_IGNORE_PATTERNS: tuple[str, ...] = (r"^\*",)
 
 
-class AmiConfig(BaseModel):
-    """One AMI connection: where, who, what to follow and what we may write."""
+_SECRET_FIX = Fix("set the AMI user's secret from manager.conf as ${ENV_VAR} or with secret_file: PATH")
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class AmiConfig(ConfigModel):
+    """One AMI connection: where, who, what to follow and what we may write.
+
+    The shared rules (``ConfigModel``) read ``secret_file`` into ``secret`` and refuse placeholders.
+    """
 
     host: str = "127.0.0.1"
-    port: int = Field(5038, ge=1, le=65535)
+    port: int = Field(default=5038, ge=1, le=65535)
     username: str = Field(min_length=1)
-    secret: SecretStr
+    secret: Annotated[SecretStr, _SECRET_FIX]
     auth: Literal["plain", "md5"] = "plain"
     # Login "Events:" mask: only the classes we use (reference 1.6).
     events: str = "call,system,agent"
@@ -37,7 +43,7 @@ class AmiConfig(BaseModel):
     # Static device -> extension bindings (beat AstDB and hints).
     devices: dict[str, str] = Field(default_factory=dict)
     freepbx: bool = True  # read AMPUSER/DEVICE/DND from AstDB, follow Custom:DND<ext>
-    astdb_poll_interval: float = Field(60.0, gt=0)  # AstDB writes raise no event: re-read this often
+    astdb_poll_interval: float = Field(default=60.0, gt=0)  # AstDB writes raise no event: re-read this often
     # Queue -> wrap-up seconds for queues whose wrapuptime is set in queues.conf: AMI reports only a
     # member's own Wrapuptime (used when > 0), never the queue's.
     wrapup_seconds: dict[str, float] = Field(default_factory=dict)
@@ -45,20 +51,20 @@ class AmiConfig(BaseModel):
     ignore_exten_patterns: tuple[str, ...] = FREEPBX_IGNORE_PATTERNS
 
     # Supervision (seconds, on the injected clock).
-    connect_timeout: float = Field(10.0, gt=0)
-    action_timeout: float = Field(10.0, gt=0)
-    ping_interval: float = Field(20.0, gt=0)
-    ping_timeout: float = Field(10.0, gt=0)
-    backoff_initial: float = Field(1.0, gt=0)
-    backoff_max: float = Field(60.0, gt=0)
-    auth_failure_backoff: float = Field(300.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    action_timeout: float = Field(default=10.0, gt=0)
+    ping_interval: float = Field(default=20.0, gt=0)
+    ping_timeout: float = Field(default=10.0, gt=0)
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=60.0, gt=0)
+    auth_failure_backoff: float = Field(default=300.0, gt=0)
 
     # Write-back (Teams -> PBX), DESIGN section 6.
     write_back: bool = True
     teams_family: str = "TEAMS"  # AstDB family and Custom:<prefix><ext> device
     blf_context: str = "teams-blf"
     freepbx_dnd_write: bool = False  # opt-in per adapter; the core opts in per person
-    dnd_max_hold: float = Field(8 * 3600.0, gt=0)
+    dnd_max_hold: float = Field(default=8 * 3600.0, gt=0)
     queue_pause_write: bool = False
 
     @field_validator("ignore_exten_patterns")
@@ -90,8 +96,6 @@ class AmiConfig(BaseModel):
     def _backoff_order(self) -> AmiConfig:
         if self.backoff_max < self.backoff_initial:
             raise ValueError("backoff_max must be >= backoff_initial")
-        if self.secret.get_secret_value() in ("", "changeme"):
-            raise ValueError("secret: set the AMI user's secret from manager.conf (not a placeholder)")
         return self
 
     @property

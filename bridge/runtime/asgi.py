@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from bridge.errors import BridgeError
+from bridge.kit.config_types import parse_listen
 from bridge.kit.net import bind_listening
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,8 @@ class _Server(uvicorn.Server):
 
 
 def split_listen(listen: str) -> tuple[str, int]:
-    """``"127.0.0.1:9108"`` or ``"[::1]:9108"`` -> (host, port)."""
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
+    """``"127.0.0.1:9108"`` or ``"[::1]:9108"`` -> (host, port): the one parser of the config."""
+    return parse_listen(listen)
 
 
 def bind(host: str, port: int) -> socket.socket:

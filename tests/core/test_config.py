@@ -270,7 +270,8 @@ def test_placeholders_are_refused_with_the_fix(old: str, new: str, needle: str) 
         ("budget: {requests: 0}", "tenants.t1.budget.requests: Input should be greater than or equal to 1"),
         ("budget: {refresh_share: 0.95}", "refresh_share: Input should be less than or equal to 0.9"),
         ("proxy: proxy.example.com", "proxy must look like http://"),
-        ("dnd_probe_person: carol@contoso.com", "dnd_probe_person: must be one of the people"),
+        # a removed key (it was never used): the normal unknown-key problem, naming the key
+        ("dnd_probe_person: carol@contoso.com", "t1.dnd_probe_person: unknown key; allowed: tenant_id"),
         ("ca_file: /nonexistent/ca.pem", "tenants.t1.ca_file: file not found: /nonexistent/ca.pem"),
         ("colour: red", "tenants.t1.colour: unknown key; allowed: tenant_id, client_id, client_secret"),
     ],
@@ -540,3 +541,51 @@ def test_an_adapter_that_cannot_be_imported_is_a_clear_problem() -> None:
         "bridge.yaml:7: adapters.pbx.kind: adapter kind 'fake' cannot be loaded: "
         "ImportError: No module named 'mypbx_adapter'"
     ]
+
+
+# --- rules owned by the models (issue 9) ------------------------------------------------------------
+
+
+def test_http_listen_takes_ipv6_only_in_brackets() -> None:
+    cfg = load(BASE + 'http:\n  listen: "[::1]:9108"\n')
+    assert cfg.http.listen == "[::1]:9108" and cfg.http.bind == ("::1", 9108)
+    assert one_problem(BASE + "http:\n  listen: ::1:9108\n") == (
+        "bridge.yaml:13: http.listen: IPv6 addresses need brackets, e.g. [::1]:9108"
+    )
+
+
+def test_one_credential_is_reported_together_with_the_tenants_other_problems() -> None:
+    text = BASE.replace("client_secret: ${SECRET}", "authority: ftp://x")
+    assert problems(text) == [
+        "bridge.yaml:2: tenants.t1: "
+        + "give exactly one of client_secret (or client_secret_file) and certificate_file",
+        "bridge.yaml:5: tenants.t1.authority: authority must be a URL like https://host[:port][/path]",
+    ]
+
+
+def test_an_adapters_secret_may_come_from_a_file_and_is_redacted(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(f"{SECRET}\n")
+    cfg = load(BASE.replace('token: "${SECRET}"', "token_file: token"), base_dir=tmp_path)
+    settings = cfg.adapters["pbx"].settings
+    assert isinstance(settings, FakeSettings) and settings.token.get_secret_value() == SECRET
+    text = BASE.replace('token: "${SECRET}"', "token_file: token, port: x").replace(
+        "${SECRET}", "a-graph-secret"
+    )
+    found = problems(text + f"mapping:\n  away: {SECRET}\n", base_dir=tmp_path)
+    assert found[0].startswith("bridge.yaml:7: adapters.pbx.port: Input should be a valid integer")
+    assert found[1].startswith("bridge.yaml:13: mapping.away: '***' is not allowed here")
+    assert len(found) == 2 and SECRET not in "".join(found)
+
+
+def test_a_csv_person_with_a_placeholder_id_is_refused_at_its_row(tmp_path: Path) -> None:
+    (tmp_path / "p.csv").write_text("<object id>,3001\n")
+    found = one_problem(BASE + "  - {csv: p.csv, adapter: pbx}\n", base_dir=tmp_path)
+    assert found.startswith(
+        f"{tmp_path / 'p.csv'}:1: people.1.upn: placeholder value: set the user's sign-in name"
+    )
+
+
+def test_an_adapter_block_that_is_no_mapping_says_what_it_needs() -> None:
+    assert one_problem(BASE.replace('{kind: fake, token: "${SECRET}"}', "fake")) == (
+        "bridge.yaml:7: adapters.pbx: must be a mapping with at least `kind:`"
+    )
