@@ -16,9 +16,9 @@ import pytest
 
 from adapters.base import AdapterDeps, Health, HealthChange
 from adapters.sdk import Listener, ListenerAdapter
+from adapters.testing import Recorder
 from bridge.kit.clock import FakeClock
 from bridge.kit.net import bind_listening
-from tests.contract.recorder import Recorder
 
 
 class Greeter(ListenerAdapter):
