@@ -79,7 +79,8 @@ def proc_status() -> dict[str, int]:
 async def _resident(path: Path, top: int) -> dict[str, float]:
     # what ``presence-bridge run`` imports, before anything is built
     from bridge.config import load_config
-    from bridge.runtime import asgi, http  # noqa: F401  (the status endpoints the service serves)
+    from bridge.kit import asgi  # noqa: F401
+    from bridge.runtime import http  # noqa: F401  (the status endpoints the service serves)
     from bridge.runtime.service import BridgeService
 
     gc.collect()

@@ -143,9 +143,9 @@ async def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
+    from bridge.kit.asgi import serve_asgi, split_listen
     from bridge.kit.clock import SystemClock
     from bridge.kit.heap import freeze_long_lived
-    from bridge.runtime.asgi import serve_asgi, split_listen
     from bridge.runtime.http import build_app
     from bridge.runtime.service import BridgeService
 
@@ -245,7 +245,7 @@ async def _status(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     import httpx
 
-    from bridge.runtime.asgi import split_listen
+    from bridge.kit.asgi import split_listen
     from bridge.runtime.table import STATUS_COLUMNS, render
 
     host, port = split_listen(config.http.listen)

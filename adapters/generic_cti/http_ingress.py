@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -16,6 +13,7 @@ from starlette.routing import Route
 
 from adapters.generic_cti.ingest import Ingest, Outcome, token_matches
 from adapters.generic_cti.parse import CtiJsonError, CtiParseError
+from bridge.kit.asgi import AsgiServer
 
 log = logging.getLogger(__name__)
 
@@ -93,56 +91,22 @@ def build_app(
     return Starlette(routes=[Route(EVENTS_PATH, events, methods=_ALL_METHODS)])
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its process-wide signal handlers: the runtime owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 class HttpListener:
-    """One uvicorn server on a socket we bound; ``closed()`` returns when it stops serving."""
+    """The CTI HTTP front end on the one embedded server (``bridge.kit.asgi``)."""
 
     kind = "http"
 
     def __init__(self, app: Starlette, adapter: str) -> None:
-        self._app = app
-        self._adapter = adapter
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server = AsgiServer(
+            app, name=f"cti {adapter} http", lifespan="off", graceful_seconds=SHUTDOWN_GRACE_SECONDS
+        )
 
     async def open(self, sock: socket.socket) -> None:
-        config = uvicorn.Config(
-            self._app,
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            proxy_headers=False,
-            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-        )
-        self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._serve(self._server, sock), name=f"cti-{self._adapter}-http")
-
-    async def _serve(self, server: _EmbeddedServer, sock: socket.socket) -> None:
-        try:
-            await server.serve(sockets=[sock])
-        except SystemExit as exc:  # uvicorn exits the process on startup failures
-            log.error("cti %s: HTTP listener failed to start (uvicorn exit %s)", self._adapter, exc.code)
-        except Exception:
-            log.exception("cti %s: HTTP listener failed", self._adapter)
-        finally:
-            sock.close()
+        await self._server.start(sock)
 
     async def closed(self) -> None:
-        """Return when the server stops serving (without cancelling it)."""
-        if self._task is not None:
-            await asyncio.wait([self._task])
+        """Return when the server stops serving (without stopping it)."""
+        await self._server.closed()
 
     async def close(self) -> None:
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        await asyncio.wait([self._task])
-        self._server = None
+        await self._server.close()

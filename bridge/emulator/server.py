@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.tls import TlsFiles, ensure_tls_files
+from bridge.kit.asgi import ServedApp, ServeError
+from bridge.kit.asgi import serve_asgi as shared_serve_asgi
 from bridge.kit.clock import Clock, SystemClock
-from bridge.runtime.asgi import ServedApp, ServeError
-from bridge.runtime.asgi import serve_asgi as shared_serve_asgi
 
 if TYPE_CHECKING:
     from bridge.emulator.app import Emulator
@@ -46,7 +46,7 @@ class EmulatorHandle:
 async def serve_asgi(
     app: Any, *, tls_files: TlsFiles | None, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[ServedApp]:
-    """Serve ``app`` (HTTPS with ``tls_files``) until the block exits (bridge.runtime.asgi underneath)."""
+    """Serve ``app`` (HTTPS with ``tls_files``) until the block exits (bridge.kit.asgi underneath)."""
     try:
         async with shared_serve_asgi(
             app,

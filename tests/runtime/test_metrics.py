@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import load_config
 from bridge.demo import PEOPLE, running_service
+from bridge.kit.asgi import serve_asgi
 from bridge.kit.clock import FakeClock
 from bridge.presence import IN_A_CALL
-from bridge.runtime.asgi import serve_asgi
 from bridge.runtime.http import build_app
 from bridge.runtime.metric_table import METRICS, Kind, Source
 from bridge.runtime.service import BridgeService

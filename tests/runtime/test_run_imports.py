@@ -19,7 +19,7 @@ assert cli.main(["run", "-c", "/nonexistent/bridge.yaml"]) == cli.EXIT_USAGE
 from bridge.config import load_config
 from bridge.kit.clock import SystemClock
 from bridge.kit.heap import freeze_long_lived
-from bridge.runtime.asgi import serve_asgi, split_listen
+from bridge.kit.asgi import serve_asgi, split_listen
 from bridge.runtime.http import build_app
 from bridge.runtime.service import BridgeService
 from bridge.runtime.store import StateStore

@@ -1,7 +1,10 @@
-"""Serve an ASGI app with uvicorn as a task of the running loop (our HTTP endpoints, the emulator).
+"""The one embedded HTTP server: an ASGI app on uvicorn as a task of the running loop.
 
-uvicorn's own signal handling is switched off (stopping is the owner's business) and the socket is
-bound here, so a port in use is a clear ``ServeError`` instead of uvicorn's ``sys.exit``.
+Every HTTP listener we run goes through :class:`AsgiServer` (the CTI ingress, the status
+endpoints, the emulator): uvicorn's own signal handling is switched off (stopping is the owner's
+business), the socket is bound by us (``bridge.kit.net``), so a port in use is a clear
+``ServeError`` instead of uvicorn's ``sys.exit``, and a server that dies is logged once and seen by
+its owner through ``closed()``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -46,9 +49,76 @@ class ServedApp:
 
 
 class _Server(uvicorn.Server):
+    """uvicorn without its process-wide signal handlers: the runtime owns SIGTERM/SIGINT."""
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class AsgiServer:
+    """One uvicorn server for ``app`` on a socket the owner bound.
+
+    ``start`` returns once it serves (``ServeError`` if it stops first); ``closed`` returns when it
+    stops serving for any reason (without stopping it); ``close`` stops it gracefully, then by
+    force after ``SHUTDOWN_TIMEOUT_SECONDS``. The socket is closed with the server.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        name: str,
+        lifespan: Literal["auto", "on", "off"] = "auto",
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+        graceful_seconds: int = 1,
+    ) -> None:
+        self.name = name
+        self._config = uvicorn.Config(
+            app,
+            log_config=None,  # leave the process's logging alone
+            access_log=False,
+            lifespan=lifespan,
+            server_header=False,
+            proxy_headers=False,
+            ssl_certfile=str(cert_file) if cert_file else None,
+            ssl_keyfile=str(key_file) if key_file else None,
+            timeout_graceful_shutdown=graceful_seconds,
+        )
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, sock: socket.socket) -> None:
+        server = self._server = _Server(self._config)
+        port = sock.getsockname()[1]
+        self._task = asyncio.create_task(self._serve(server, sock), name=f"{self.name}:{port}")
+        await _wait_started(server, self._task)
+
+    async def _serve(self, server: _Server, sock: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits the process on some start-up failures
+            log.error("%s: HTTP server failed to start (uvicorn exit %s)", self.name, exc.code)
+        except Exception:
+            log.exception("%s: HTTP server failed", self.name)
+        finally:
+            sock.close()
+
+    @property
+    def task(self) -> asyncio.Task[None]:
+        if self._task is None:
+            raise ServeError(f"{self.name}: not started")
+        return self._task
+
+    async def closed(self) -> None:
+        if self._task is not None:
+            await asyncio.wait([self._task])
+
+    async def close(self) -> None:
+        server, task, self._server, self._task = self._server, self._task, None, None
+        if server is not None and task is not None:
+            await _stop(server, task, self.name)
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -85,28 +155,18 @@ async def serve_asgi(
     """Serve ``app`` until the block exits; TLS when a certificate and key are given."""
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_config=None,  # leave the process's logging alone
-        access_log=False,
-        lifespan="auto",
-        ssl_certfile=str(cert_file) if cert_file else None,
-        ssl_keyfile=str(key_file) if key_file else None,
-        timeout_graceful_shutdown=1,
-    )
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"{name}:{bound_port}")
+    server = AsgiServer(app, name=name, cert_file=cert_file, key_file=key_file)
+    await server.start(sock)
     try:
-        await _wait_started(server, task)
         base_url = advertised_url("https" if cert_file else "http", host, bound_port)
         log.info("%s listening on %s", name, base_url)
-        yield ServedApp(base_url, bound_port, task)
+        yield ServedApp(base_url, bound_port, server.task)
     finally:
-        await _stop(server, task, name)
-        sock.close()
+        await server.close()
 
 
 async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """uvicorn has no start-up event to await: poll its flag (real time: sockets are real)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
     while not server.started:
