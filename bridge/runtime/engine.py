@@ -5,11 +5,12 @@ re-decides the people it touches and tells their tenant's publisher; ``due()`` r
 people whose timers (dialing delay, idle hold, unknown grace) have run out. The async
 driver (``bridge.runtime.service``) owns the tasks and the clock.
 
-The event path is the policy benchmark's (>= 100,000 events/s), so it runs the policy's fast path
-(``bridge.policy_fast``: ``fast_merge`` and this engine's own ``FastPolicy`` with its intent cache)
-and keeps each endpoint as a mutable ``Cell`` shared by two indexes: the engine's route cache
-(endpoint -> person, role, cell; bounded by ``route_cache_max``, unmapped endpoints included, so
-one dict lookup routes an event) and the person's endpoint dict (what ``decide`` walks).
+The event path is the policy benchmark's (>= 100,000 events/s), so it runs the policy's stateless
+fast path (``bridge.policy_fast``: ``fast_merge``, ``fast_decide``) and keeps each endpoint as a
+mutable ``Cell`` shared by two indexes: the engine's route cache (endpoint -> person, role, cell;
+bounded by ``route_cache_max``, unmapped endpoints included, so one dict lookup routes an event)
+and the person's endpoint dict (what ``fast_decide`` walks). Each person's resolved tables are
+cached per adapter on their slot (``_Tables``). Both caches belong to the engine instance.
 ``tests/runtime/test_engine_fast_path.py`` replays random event sequences through an engine and
 through the reference policy (``bridge.policy``) folded over plain dicts, and requires the same
 decisions for every person at every step.
@@ -30,7 +31,7 @@ from bridge.errors import StoreError
 from bridge.mapping import MappingTable
 from bridge.model import EndpointKey, EndpointRole, EndpointState, LineState, Snapshot, StateChange, Toggle
 from bridge.policy import Decision, describe
-from bridge.policy_fast import Cell, FastPolicy, fast_merge
+from bridge.policy_fast import Cell, fast_decide, fast_merge
 from bridge.presence import TeamsIntent
 from bridge.runtime.store import StateStore
 
@@ -95,7 +96,6 @@ class Engine:
         self._endpoint_owner: dict[EndpointKey, str] = {}
         self._routes: dict[EndpointKey, Route | None] = {}  # the route cache (see _route)
         self._route_cache_max = route_cache_max
-        self._fast_decide = FastPolicy().decide  # this engine's policy and its intent cache
         self._timers: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self.adapter_health: dict[str, Health] = {}
@@ -261,7 +261,7 @@ class Engine:
         slot.last_event = cause_event
         config = slot.config
         previous = slot.previous
-        decision = self._fast_decide(
+        decision = fast_decide(
             slot.endpoints.values(),
             slot.table_for,
             previous,

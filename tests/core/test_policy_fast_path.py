@@ -9,15 +9,16 @@ refused, and tables built from random global, per-adapter and per-person overrid
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bridge.config_mapping import MappingConfig, MappingOverrides, TableCache
-from bridge.mapping import MappingTable
+from bridge.mapping import LINE_TO_TEAMS, MappingTable
 from bridge.model import (
     AgentState,
     CallKind,
@@ -28,9 +29,9 @@ from bridge.model import (
     StateChange,
     Toggle,
 )
-from bridge.policy import Decision, decide, merge
-from bridge.policy_fast import Cell, FastPolicy, fast_merge
-from bridge.presence import IN_A_CALL, TeamsIntent
+from bridge.policy import decide, merge
+from bridge.policy_fast import Cell, fast_decide, fast_merge
+from bridge.presence import IN_A_CALL, Pair, TeamsIntent
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 KEYS = (
@@ -191,7 +192,6 @@ TWO_OF_EACH = [
 def test_fast_path_and_reference_agree_at_every_step(
     table_for: Any, roles: tuple[EndpointRole, ...], steps: list[tuple[Any, ...]]
 ) -> None:
-    fast_policy = FastPolicy()
     reference, fast = World(), World()
     mono = 100.0
     presenting = True
@@ -224,13 +224,13 @@ def test_fast_path_and_reference_agree_at_every_step(
         expected = decide(
             _rows(reference, roles), table_for, reference.previous, mono, presenting_supported=presenting
         )
-        got = fast_policy.decide(cells, table_for, fast.previous, mono, presenting_supported=presenting)
+        got = fast_decide(cells, table_for, fast.previous, mono, presenting_supported=presenting)
         assert got == expected, step
         assert got.intent.same_target(fast.previous) == expected.intent.same_target(reference.previous)
         reference.previous, fast.previous, recheck = expected.intent, got.intent, got.recheck_at
 
 
-# --- the fast path's own cache ------------------------------------------------------------------
+# --- intents the fast path builds itself ---------------------------------------------------------
 
 
 def _in_call(extension: str) -> list[tuple[EndpointKey, EndpointRole, EndpointState]]:
@@ -238,21 +238,29 @@ def _in_call(extension: str) -> list[tuple[EndpointKey, EndpointRole, EndpointSt
     return [(EndpointKey("pbx", extension), EndpointRole.PERSONAL, state)]
 
 
-def test_shared_intents_stay_bounded_and_keep_their_own_reason() -> None:
-    """Intents are shared between decisions with the same outcome; the cache stays within its bound
-    and every decision still names its own endpoint."""
-    policy = FastPolicy(intent_cache_max=8)
-    for n in range(50):
-        decision: Decision = policy.decide(_in_call(str(2000 + n)), _defaults, None, 100.0)
-        assert decision.intent.session == IN_A_CALL and decision.intent.reason == f"in_call on pbx/{2000 + n}"
-        assert policy.cached_intents <= 8
-    again = policy.decide(_in_call("2049"), _defaults, None, 100.0).intent
-    assert again is policy.decide(_in_call("2049"), _defaults, None, 100.0).intent
+def test_an_intent_built_past_the_constructor_is_a_whole_teams_intent() -> None:
+    """Equal to, hashed like and as frozen as one built by ``TeamsIntent(...)``: the publisher keys
+    and compares them."""
+    intent = fast_decide(_in_call("2000"), _defaults, None, 100.0).intent
+    built = TeamsIntent(session=IN_A_CALL, reason="in_call on pbx/2000")
+    assert intent == built and hash(intent) == hash(built) and intent.same_target(built)
+    with pytest.raises(FrozenInstanceError):
+        intent.reason = "changed"  # type: ignore[misc]
 
 
-def test_each_fast_policy_has_its_own_cache() -> None:
-    """Caches belong to an engine's policy, not the module: a second engine starts empty."""
-    first = FastPolicy()
-    first.decide(_in_call("2000"), _defaults, None, 100.0)
-    assert first.cached_intents == 1
-    assert FastPolicy().cached_intents == 0
+def test_a_table_row_that_is_no_setpresence_pair_fails_as_the_reference_does() -> None:
+    """Tables are validated at load; a row that slipped past must not become a Graph call."""
+    table = MappingTable(line={**LINE_TO_TEAMS, LineState.IN_CALL: Pair("Busy", "Busy")})
+    with pytest.raises(ValueError, match="is not a setPresence pair") as reference_error:
+        decide(_in_call("2000"), lambda _adapter: table, None, 100.0)
+    with pytest.raises(ValueError) as fast_error:
+        fast_decide(_in_call("2000"), lambda _adapter: table, None, 100.0)
+    assert str(fast_error.value) == str(reference_error.value)
+
+
+def test_the_fast_path_keeps_no_state_between_engines() -> None:
+    """Two people deciding the same outcome get equal, separate intents: nothing module-wide is
+    filled at run time (caches belong to an engine)."""
+    first = fast_decide(_in_call("2000"), _defaults, None, 100.0).intent
+    second = fast_decide(_in_call("2000"), _defaults, None, 100.0).intent
+    assert first == second and first is not second
