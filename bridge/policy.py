@@ -30,9 +30,9 @@ uses the table of the adapter whose endpoint triggered it (``table_for(adapter)`
 overrides are expected to be baked into that callable).
 
 This module is the **reference**: each rule written once, plainly, for reading and for tests.
-The engine runs ``bridge.policy_fast`` instead (the same rules, hand-tuned for CPython, with the
-engine's own intent cache); ``tests/core/test_policy_fast_path.py`` feeds random event sequences
-to both and requires identical states and decisions at every step.
+The engine runs ``bridge.policy_fast`` instead (the same rules, hand-tuned for CPython);
+``tests/core/test_policy_fast_path.py`` feeds random event sequences to both and requires
+identical states and decisions at every step.
 """
 
 from __future__ import annotations
