@@ -28,6 +28,11 @@ Layers, highest precedence first (DESIGN section 5: dnd > call states > away > i
 "No change" rows (``none``) and ``clear`` rows both fall through to the next layer. Each layer
 uses the table of the adapter whose endpoint triggered it (``table_for(adapter)``; per-person
 overrides are expected to be baked into that callable).
+
+This module is the **reference**: each rule written once, plainly, for reading and for tests.
+The engine runs ``bridge.policy_fast`` instead (the same rules, hand-tuned for CPython);
+``tests/core/test_policy_fast_path.py`` feeds random event sequences to both and requires
+identical states and decisions at every step.
 """
 
 from __future__ import annotations
@@ -49,89 +54,7 @@ from bridge.model import (
 from bridge.presence import IN_A_CALL, PRESENTING, Pair, TeamsIntent
 
 PREFERRED_DND = Pair("DoNotDisturb", "DoNotDisturb")
-_NEVER = float("-inf")
-# Enum members bound once: class attribute access is a descriptor call on the hot path.
-_PERSONAL = EndpointRole.PERSONAL
-_PERSONAL_CALL = CallKind.PERSONAL
-_ON = Toggle.ON
-_UNKNOWN = LineState.UNKNOWN
-_UNAVAILABLE = LineState.UNAVAILABLE
-_RINGING = LineState.RINGING
-_DIALING = LineState.DIALING
-_IN_CONFERENCE = LineState.IN_CONFERENCE
-_NONE = Directive.NONE
-
-
-def merge(prev: EndpointState | None, change: StateChange, mono: float) -> EndpointState | None:
-    """Apply a partial change to an endpoint's state; None when the change is stale.
-
-    Stale: ``change.at`` is strictly older than the state's ``observed_at``. ``line_since``
-    becomes ``mono`` when the line changes; a new endpoint whose line was never reported keeps
-    ``line_since=None``, so the unknown grace (meant for adapter blips) does not hold anything.
-    ``call_kind`` describes the current call: a line change without one resets it to personal.
-    Any applied change confirms a restored state. Returns ``prev`` itself when nothing at all changed.
-    """
-    # The hot path of every event: fields read once, no helper calls, the tuple built directly.
-    line, dnd, away, agent, call_kind, at = (
-        change.line,
-        change.dnd,
-        change.away,
-        change.agent,
-        change.call_kind,
-        change.at,
-    )
-    if prev is None:
-        prev = _FRESH
-    else:
-        observed_at = prev.observed_at
-        if at is not None and observed_at is not None and at < observed_at:
-            return None
-        if (  # nothing at all changed (and nothing restored to confirm)
-            not prev.restored
-            and (line is None or line is prev.line)
-            and (dnd is None or dnd is prev.dnd)
-            and (away is None or away is prev.away)
-            and (agent is None or agent == prev.agent)
-            and (call_kind is None or call_kind is prev.call_kind)
-            and (at is None or at == observed_at)
-        ):
-            return prev
-    # A fresh endpoint's line stays unknown with no "since": no grace to keep.
-    prev_line, prev_dnd, prev_away, prev_agent, prev_kind, prev_at, prev_since, _, prev_ours = prev
-    if line is None:
-        line = prev_line
-    line_changed = line is not prev_line
-    if call_kind is None:
-        call_kind = _PERSONAL_CALL if line_changed else prev_kind
-    return _new_state(
-        EndpointState,
-        (
-            line,
-            prev_dnd if dnd is None else dnd,
-            prev_away if away is None else away,
-            prev_agent if agent is None else agent,
-            call_kind,
-            prev_at if at is None else at,
-            mono if line_changed else prev_since,
-            False,
-            prev_ours if dnd is None else change.echo,
-        ),
-    )
-
-
-_new_state = tuple.__new__  # what EndpointState(...) does, without its Python-level __new__ frame
-assert EndpointState._fields == (
-    "line",
-    "dnd",
-    "away",
-    "agent",
-    "call_kind",
-    "observed_at",
-    "line_since",
-    "restored",
-    "dnd_ours",
-), "merge builds EndpointState positionally"
-_FRESH = EndpointState()
+NEVER = float("-inf")  # "no such moment": earlier than any monotonic reading
 
 
 class Decision(NamedTuple):
@@ -157,33 +80,67 @@ def describe(key: EndpointKey) -> str:
     return text
 
 
-# Session-only intents by (session, cause): immutable, so one object serves every decision that
-# reaches the same outcome (building and validating a frozen dataclass per decision cost ~6 % of
-# the policy's throughput). Bounded: cleared when full (causes name endpoints, so it stays small).
-_INTENTS: dict[tuple[Pair | None, str], TeamsIntent] = {}
-_INTENTS_MAX = 1 << 17
+# --- merge ---------------------------------------------------------------------------------
 
 
-def _session(previous: TeamsIntent | None, session: Pair | None, cause: str) -> TeamsIntent:
-    """A session-only intent, reusing ``previous`` when it is the same (the common case)."""
-    if (
-        previous is not None
-        and previous.session == session
-        and previous.preferred is None
-        and previous.reason == cause
-    ):
-        return previous
-    key = (session, cause)
-    intent = _INTENTS.get(key)
-    if intent is None:
-        if len(_INTENTS) >= _INTENTS_MAX:
-            _INTENTS.clear()
-        intent = _INTENTS[key] = TeamsIntent(session=session, reason=cause)
-    return intent
+def merge(prev: EndpointState | None, change: StateChange, mono: float) -> EndpointState | None:
+    """Apply a partial change to an endpoint's state; None when the change is stale.
+
+    Stale: ``change.at`` is strictly older than the state's ``observed_at``. ``line_since``
+    becomes ``mono`` when the line changes; a new endpoint whose line was never reported keeps
+    ``line_since=None``, so the unknown grace (meant for adapter blips) does not hold anything.
+    ``call_kind`` describes the current call: a line change without one resets it to personal.
+    Any applied change confirms a restored state. Returns ``prev`` itself when nothing at all changed
+    (the engine then knows the decision cannot change either). ``dnd_ours`` takes the change's
+    ``echo`` whenever the change reports dnd and is applied.
+    """
+    if prev is None:
+        base = EndpointState()
+    elif _is_stale(prev, change):
+        return None
+    elif _changes_nothing(prev, change):
+        return prev
+    else:
+        base = prev
+    line = base.line if change.line is None else change.line
+    line_changed = line != base.line
+    if change.call_kind is not None:
+        call_kind = change.call_kind
+    elif line_changed:
+        call_kind = CallKind.PERSONAL
+    else:
+        call_kind = base.call_kind
+    return EndpointState(
+        line=line,
+        dnd=base.dnd if change.dnd is None else change.dnd,
+        away=base.away if change.away is None else change.away,
+        agent=base.agent if change.agent is None else change.agent,
+        call_kind=call_kind,
+        observed_at=base.observed_at if change.at is None else change.at,
+        line_since=mono if line_changed else base.line_since,
+        restored=False,
+        dnd_ours=base.dnd_ours if change.dnd is None else change.echo,
+    )
 
 
-def _earliest(a: float | None, b: float) -> float:
-    return b if a is None or b < a else a
+def _is_stale(prev: EndpointState, change: StateChange) -> bool:
+    return change.at is not None and prev.observed_at is not None and change.at < prev.observed_at
+
+
+def _changes_nothing(prev: EndpointState, change: StateChange) -> bool:
+    """Every reported field equals what is known, and there is no restored state to confirm."""
+    reported = (
+        (change.line, prev.line),
+        (change.dnd, prev.dnd),
+        (change.away, prev.away),
+        (change.agent, prev.agent),
+        (change.call_kind, prev.call_kind),
+        (change.at, prev.observed_at),
+    )
+    return not prev.restored and all(new is None or new == old for new, old in reported)
+
+
+# --- decide --------------------------------------------------------------------------------
 
 
 def decide(
@@ -195,65 +152,34 @@ def decide(
     presenting_supported: bool = True,
 ) -> Decision:
     """Decide a person's Teams intent from all their endpoints (see the module docstring)."""
-    busy_key: EndpointKey | None = None
-    busy_state: EndpointState | None = None
-    best = -1
-    last_change = _NEVER
-    unknown_since = _NEVER
-    dnd_key: EndpointKey | None = None
-    away_key: EndpointKey | None = None
-    wrapup_key: EndpointKey | None = None
-    rank_of = LINE_RANK
-    for key, role, state in endpoints:
-        if role is not _PERSONAL:
-            continue
-        # One C-level unpack instead of an attribute call per field (the hot loop of every event).
-        s_line, s_dnd, s_away, s_agent, _, _, since, _, s_ours = state
-        # A line never reported (an endpoint that only carries dnd/away) ranks below every known one.
-        if since is not None:
-            rank = rank_of[s_line]
-            if since > last_change:
-                last_change = since
-            if s_line is _UNKNOWN and since > unknown_since:
-                unknown_since = since
-        else:
-            rank = rank_of[s_line] if s_line is not _UNKNOWN else 0
-        if rank > best:
-            best, busy_key, busy_state = rank, key, state
-        if s_dnd is _ON and dnd_key is None and not s_ours:
-            dnd_key = key
-        if s_away is _ON and away_key is None:
-            away_key = key
-        if wrapup_key is None and s_agent.wrapup:
-            wrapup_key = key
-
-    if busy_key is None or busy_state is None:
-        cause = "no personal endpoint"
-        return Decision(_session(previous, None, cause), None, _UNAVAILABLE, cause)
-    line = busy_state.line
+    personal = [(key, state) for key, role, state in endpoints if role is EndpointRole.PERSONAL]
+    if not personal:
+        return _show(None, None, LineState.UNAVAILABLE, "no personal endpoint")
+    busy_key, busy = max(personal, key=lambda pair: _busyness(pair[1]))  # the first of equals
+    line = busy.line
     where = describe(busy_key)
 
     # 1. dnd
+    dnd_key = _first(personal, lambda s: s.dnd is Toggle.ON and not s.dnd_ours)
     if dnd_key is not None:
         table = table_for(dnd_key.adapter)
-        session = table.dnd
-        if isinstance(session, Pair):
-            cause = f"dnd on {describe(dnd_key)}"
+        if isinstance(table.dnd, Pair):
+            session, cause = table.dnd, f"dnd on {describe(dnd_key)}"
             if session == PRESENTING and not presenting_supported:
                 session = IN_A_CALL
                 cause += " (Presenting not accepted: Busy/InACall)"
             if table.dnd_preferred:
                 intent = TeamsIntent(session, PREFERRED_DND, table.dnd_preferred_expiry, cause)
-            else:
-                intent = _session(previous, session, cause)
-            return Decision(intent, None, line, cause)
+                return Decision(intent, None, line, cause)
+            return _show(session, None, line, cause)
 
     table = table_for(busy_key.adapter)
     recheck: float | None = None
 
     # 2. unknown grace (with nothing to keep, the rest decides; the recheck keeps calls stable)
-    if line is _UNKNOWN:
-        until = unknown_since + table.unknown_grace
+    if line is LineState.UNKNOWN:
+        went_unknown = _latest(s.line_since for _, s in personal if s.line is LineState.UNKNOWN)
+        until = went_unknown + table.unknown_grace
         if mono < until:
             if previous is not None:
                 cause = f"unknown on {where}: keeping the last state for {table.unknown_grace:g} s"
@@ -261,58 +187,79 @@ def decide(
             recheck = until
 
     # 3. line
-    if line is _RINGING:
+    action = table.line[line]
+    personal_ringing = line is LineState.RINGING and busy.call_kind is CallKind.PERSONAL
+    if personal_ringing and isinstance(table.ringing_personal, Pair):
         action = table.ringing_personal
-        if not isinstance(action, Pair) or busy_state.call_kind is not _PERSONAL_CALL:
-            action = table.line[line]
-    else:
-        action = table.line[line]
-    if isinstance(action, Pair) and line is _DIALING:
-        due = (busy_state.line_since if busy_state.line_since is not None else _NEVER) + table.dialing_delay
+    if line is LineState.DIALING and isinstance(action, Pair):
+        due = (NEVER if busy.line_since is None else busy.line_since) + table.dialing_delay
         if mono < due:
-            action = _NONE
-            recheck = due
+            action, recheck = Directive.NONE, due  # not shown yet: the lower layers decide until then
     if isinstance(action, Pair):
         cause = f"{line} on {where}"
-        if line is _IN_CONFERENCE and previous is not None:
-            kept = previous.session
-            if (
-                kept is not None
-                and kept != action
-                and kept in table.call_pairs
-                and kept.availability == action.availability
-            ):
-                cause += f": keeping {kept} for the ongoing call"
-                action = kept
-        return Decision(_session(previous, action, cause), recheck, line, cause)
+        kept = previous.session if previous is not None else None
+        if (
+            line is LineState.IN_CONFERENCE
+            and kept is not None
+            and kept != action
+            and kept in table.call_pairs
+            and kept.availability == action.availability
+        ):
+            cause += f": keeping {kept} for the ongoing call"
+            action = kept
+        return _show(action, recheck, line, cause)
 
     # 4. agent wrap-up
+    wrapup_key = _first(personal, lambda s: s.agent.wrapup)
     if wrapup_key is not None:
         wrapup = table_for(wrapup_key.adapter).agent_wrapup
         if isinstance(wrapup, Pair):
-            cause = f"agent wrap-up on {describe(wrapup_key)}"
-            return Decision(_session(previous, wrapup, cause), recheck, line, cause)
+            return _show(wrapup, recheck, line, f"agent wrap-up on {describe(wrapup_key)}")
 
     # 5. idle hold
+    held = previous.session if previous is not None else None
     if (
         previous is not None
-        and previous.session is not None
-        and previous.session in table.call_pairs
-        and line is not _UNAVAILABLE
-        and line is not _UNKNOWN
+        and held is not None
+        and held in table.call_pairs
+        and line not in (LineState.UNAVAILABLE, LineState.UNKNOWN)
     ):
-        until = last_change + table.idle_hold
+        until = _latest(s.line_since for _, s in personal) + table.idle_hold
         if mono < until:
-            cause = f"{line} on {where}: holding {previous.session} for {table.idle_hold:g} s"
-            return Decision(previous, _earliest(recheck, until), line, cause)
+            cause = f"{line} on {where}: holding {held} for {table.idle_hold:g} s"
+            return Decision(previous, until if recheck is None else min(recheck, until), line, cause)
 
     # 6. away
+    away_key = _first(personal, lambda s: s.away is Toggle.ON)
     if away_key is not None:
         away = table_for(away_key.adapter).away
         if isinstance(away, Pair):
-            cause = f"away on {describe(away_key)}"
-            return Decision(_session(previous, away, cause), recheck, line, cause)
+            return _show(away, recheck, line, f"away on {describe(away_key)}")
 
     # 7. idle
-    cause = f"{line} on {where}"
-    return Decision(_session(previous, None, cause), recheck, line, cause)
+    return _show(None, recheck, line, f"{line} on {where}")
+
+
+def _busyness(state: EndpointState) -> int:
+    """``LINE_RANK``, except that a line never reported (an endpoint that only carries dnd/away)
+    ranks below every known one."""
+    if state.line_since is None and state.line is LineState.UNKNOWN:
+        return 0
+    return LINE_RANK[state.line]
+
+
+def _first(
+    personal: list[tuple[EndpointKey, EndpointState]], test: Callable[[EndpointState], bool]
+) -> EndpointKey | None:
+    """The first endpoint (in the caller's order) whose state passes ``test``."""
+    return next((key for key, state in personal if test(state)), None)
+
+
+def _latest(moments: Iterable[float | None]) -> float:
+    """The latest known moment; ``NEVER`` when none is known."""
+    return max((m for m in moments if m is not None), default=NEVER)
+
+
+def _show(session: Pair | None, recheck: float | None, line: LineState, cause: str) -> Decision:
+    """A session-only decision (None: clear our session)."""
+    return Decision(TeamsIntent(session=session, reason=cause), recheck, line, cause)

@@ -4,6 +4,16 @@ Synchronous and I/O free apart from the store: ``handle()`` applies one adapter 
 re-decides the people it touches and tells their tenant's publisher; ``due()`` re-decides
 people whose timers (dialing delay, idle hold, unknown grace) have run out. The async
 driver (``bridge.runtime.service``) owns the tasks and the clock.
+
+The event path is the policy benchmark's (>= 100,000 events/s), so it runs the policy's stateless
+fast path (``bridge.policy_fast``: ``fast_merge``, ``fast_decide``) and keeps each endpoint as a
+mutable ``Cell`` shared by two indexes: the engine's route cache (endpoint -> person, role, cell;
+bounded by ``route_cache_max``, unmapped endpoints included, so one dict lookup routes an event)
+and the person's endpoint dict (what ``fast_decide`` walks). Each person's resolved tables are
+cached per adapter on their slot (``_Tables``). Both caches belong to the engine instance.
+``tests/runtime/test_engine_fast_path.py`` replays random event sequences through an engine and
+through the reference policy (``bridge.policy``) folded over plain dicts, and requires the same
+decisions for every person at every step.
 """
 
 from __future__ import annotations
@@ -14,28 +24,30 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from adapters.base import AdapterEvent, Health, HealthChange
 from bridge.config import BridgeConfig, PersonConfig
 from bridge.errors import StoreError
 from bridge.mapping import MappingTable
 from bridge.model import EndpointKey, EndpointRole, EndpointState, LineState, Snapshot, StateChange, Toggle
-from bridge.policy import Decision, decide, describe, merge
+from bridge.policy import Decision, describe
+from bridge.policy_fast import Cell, fast_decide, fast_merge
 from bridge.presence import TeamsIntent
 from bridge.runtime.store import StateStore
 
 log = logging.getLogger(__name__)
 
-ROUTE_CACHE_MAX = 200_000  # endpoints whose routing is remembered (unmapped ones included)
-_IGNORE = EndpointRole.IGNORE  # enum members bound once: class attribute access is a descriptor call
+# Default bound of an engine's route cache: endpoints whose routing is remembered (unmapped ones
+# included, so a PBX flooding unknown extensions cannot grow it past this; beyond it, routing is
+# computed per event from the configuration, correct but slower).
+ROUTE_CACHE_MAX = 200_000
+# Fast path (see the module docstring): an enum member and a function bound to module constants,
+# one global read instead of an attribute lookup per event.
+_IGNORE = EndpointRole.IGNORE
 _heappush = heapq.heappush
 
 # Publish callback: (tenant, object id, intent, cause)
 Publish = Callable[[str, str, TeamsIntent, str], None]
-# One endpoint's [endpoint, role, state]: the very triples ``policy.decide`` takes, kept mutable so
-# an event updates its state in place (the route cache holds the same list: one dict lookup per event).
-Cell = list[Any]
 # endpoint -> (its person, its role, its cell; the cell's state is None until the first event)
 Route = tuple["PersonSlot", EndpointRole, Cell]
 
@@ -71,6 +83,7 @@ class Engine:
         store: StateStore | None,
         monotonic: Callable[[], float],
         presenting_supported: Callable[[str], bool] = lambda tenant: True,
+        route_cache_max: int = ROUTE_CACHE_MAX,
     ) -> None:
         self._config = config
         self._publish = publish
@@ -81,7 +94,8 @@ class Engine:
             p.key: PersonSlot(p, p.id, _Tables(config.table_for(p)).__getitem__) for p in config.people
         }
         self._endpoint_owner: dict[EndpointKey, str] = {}
-        self._routes: dict[EndpointKey, Route | None] = {}
+        self._routes: dict[EndpointKey, Route | None] = {}  # the route cache (see _route)
+        self._route_cache_max = route_cache_max
         self._timers: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self.adapter_health: dict[str, Health] = {}
@@ -144,7 +158,8 @@ class Engine:
             self._health(event)
 
     def _route(self, endpoint: EndpointKey) -> Route | None:
-        """Who ``endpoint`` belongs to, with its cell (remembered for the next event)."""
+        """Who ``endpoint`` belongs to, with its cell (remembered for the next event while the
+        route cache has room; routes never change while the engine lives, so it needs no expiry)."""
         try:
             return self._routes[endpoint]
         except KeyError:
@@ -155,7 +170,7 @@ class Engine:
             slot = self.people[routed[0].key]
             cell = slot.endpoints.get(endpoint) or [endpoint, routed[1], None]
             hit = (slot, routed[1], cell)
-        if len(self._routes) < ROUTE_CACHE_MAX:
+        if len(self._routes) < self._route_cache_max:
             self._routes[endpoint] = hit
         return hit
 
@@ -175,7 +190,7 @@ class Engine:
             self.counters["ignored_role"] += 1
             return None
         prev = cell[2]
-        merged = merge(prev, change, mono)
+        merged = fast_merge(prev, change, mono)
         if merged is None:
             self.counters["stale"] += 1
             log.info("stale event dropped for %s", describe(endpoint), extra={"person": slot.label})
@@ -246,7 +261,7 @@ class Engine:
         slot.last_event = cause_event
         config = slot.config
         previous = slot.previous
-        decision = decide(
+        decision = fast_decide(
             slot.endpoints.values(),
             slot.table_for,
             previous,

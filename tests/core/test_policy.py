@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge import policy
 from bridge.config_mapping import MappingConfig, MappingOverrides, TableCache
 from bridge.mapping import DEFAULT_TABLE, MappingTable
 from bridge.model import (
@@ -426,16 +425,3 @@ def test_pbx_dnd_we_set_from_teams_is_never_published_back_to_teams() -> None:
     assert own is not None and not own.dnd_ours
     assert run([(DESK, EndpointRole.PERSONAL, own)], mono=5.0).intent.session == PRESENTING
 
-
-def test_decisions_keep_their_own_reason_when_intents_are_shared(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Intents are shared between decisions with the same outcome; the shared pool stays bounded
-    and every decision still names its own endpoint."""
-    monkeypatch.setattr(policy, "_INTENTS_MAX", 8)
-    monkeypatch.setattr(policy, "_INTENTS", {})
-    for n in range(50):
-        key = EndpointKey("pbx", str(2000 + n))
-        intent = run([ep(key, LineState.IN_CALL)]).intent
-        assert intent.session == IN_A_CALL and intent.reason == f"in_call on pbx/{2000 + n}"
-        assert len(policy._INTENTS) <= 8
-    again = run([ep(EndpointKey("pbx", "2049"), LineState.IN_CALL)]).intent
-    assert again == run([ep(EndpointKey("pbx", "2049"), LineState.IN_CALL)]).intent
