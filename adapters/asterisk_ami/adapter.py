@@ -53,7 +53,13 @@ _LIST_ACTIONS = ("DeviceStateList", "ExtensionStateList", "PresenceStateList")
 # Errors that only mean "nothing to list" (reference 3, 4.2).
 EMPTY_LIST_MESSAGES = frozenset({"Database entry not found", "No dialplan hints are available"})
 # What a session's parser and router count, folded into the adapter's counters when it ends.
-_SESSION_COUNTERS = ("rejected_frames", "oversized_frames", "late_responses", "handler_errors")
+_SESSION_COUNTERS = (
+    "rejected_frames",
+    "oversized_frames",
+    "late_responses",
+    "foreign_responses",
+    "handler_errors",
+)
 
 
 class AmiAdapter(ConnectionAdapter):
@@ -322,7 +328,13 @@ class AmiFactory:
 FACTORY = AmiFactory()
 
 
-def _session_counts(session: AmiSession) -> tuple[int, int, int, int]:
+def _session_counts(session: AmiSession) -> tuple[int, int, int, int, int]:
     """A session's own counts, in ``_SESSION_COUNTERS`` order."""
     parser = session.parser
-    return parser.rejected_frames, parser.oversized_frames, session.late_responses, session.handler_errors
+    return (
+        parser.rejected_frames,
+        parser.oversized_frames,
+        session.late_responses,
+        session.foreign_responses,
+        session.handler_errors,
+    )

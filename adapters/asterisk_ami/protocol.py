@@ -10,6 +10,9 @@ section 5 and traps 1-12), used instead of wrapping it because the broken parts 
   logged and counted here;
 * list actions resolve wrongly with ``as_list`` (trap 9): here an action is a list action when its
   response says ``EventList: start``, and its items never reach the live-event callback;
+* an ActionID is ours only if we issued it (``pb-<n>``): Asterisk broadcasts some events that carry
+  the ActionID of whichever client caused them (``OriginateResponse`` goes to every session with
+  read=call), so another client's event is an event, never one of our late responses;
 * reconnect, liveness, credentials and stop (traps 2, 3, 5-8) belong to the adapter's supervisor,
   which owns this session and the clock.
 """
@@ -17,7 +20,6 @@ section 5 and traps 1-12), used instead of wrapping it because the broken parts 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from bridge.kit.clock import within as clock_within
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 READ_SIZE = 65536
+ID_PREFIX = "pb-"
 
 
 class AmiClosed(AdapterError):
@@ -91,9 +94,10 @@ class AmiSession:
         self._timeout = action_timeout
         self.parser = parser or FrameParser()
         self._pending: dict[str, _Pending] = {}
-        self._ids = itertools.count(1)
+        self._issued = 0  # our ActionIDs are ID_PREFIX + 1 .. ID_PREFIX + _issued
         self._closed: AmiClosed | None = None
         self.late_responses = 0
+        self.foreign_responses = 0
         self.handler_errors = 0
 
     async def run(self) -> None:
@@ -129,15 +133,16 @@ class AmiSession:
             if message.event is None:
                 self.late_responses += 1  # a response without an id: nothing of ours
                 return
-            try:
-                self._on_event(message)
-            except Exception:  # a bug in a handler must not kill the session (trap 4)
-                self.handler_errors += 1
-                log.exception("AMI event handler failed on %s", message.event)
+            self._deliver(message)
             return
         pending = self._pending.get(action_id)
         if pending is None:
-            self.late_responses += 1
+            if self._issued_by_us(action_id):
+                self.late_responses += 1  # ours, after its deadline (or a stray list item of it)
+            elif message.event is not None:
+                self._deliver(message)  # another client's OriginateResponse and the like
+            else:
+                self.foreign_responses += 1
             return
         if pending.reply is None:
             if message.response is None:
@@ -153,6 +158,19 @@ class AmiSession:
         elif message.event is not None:
             pending.reply.items.append(message)
 
+    def _deliver(self, message: AmiMessage) -> None:
+        try:
+            self._on_event(message)
+        except Exception:  # a bug in a handler must not kill the session (trap 4)
+            self.handler_errors += 1
+            log.exception("AMI event handler failed on %s", message.event)
+
+    def _issued_by_us(self, action_id: str) -> bool:
+        if not action_id.startswith(ID_PREFIX):
+            return False
+        number = action_id[len(ID_PREFIX) :]
+        return number.isdigit() and 0 < int(number) <= self._issued
+
     def _resolve(self, action_id: str, pending: _Pending) -> None:
         del self._pending[action_id]
         if not pending.future.done() and pending.reply is not None:
@@ -164,7 +182,8 @@ class AmiSession:
         """Send one action and wait for its reply (list items included)."""
         if self._closed is not None:
             raise self._closed
-        action_id = f"pb-{next(self._ids)}"
+        self._issued += 1
+        action_id = f"{ID_PREFIX}{self._issued}"
         future: asyncio.Future[AmiReply] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = _Pending(future)
         try:

@@ -104,6 +104,7 @@ _ROWS: tuple[tuple[str, Kind, Source, str], ...] = (
     ("adapter_unrecognised_events", C, _A, "well-formed events of a kind we do not handle"),
     ("adapter_handler_errors", C, _A, "events whose handler failed"),
     ("adapter_late_responses", C, _A, "responses that arrived after their action timed out"),
+    ("adapter_foreign_responses", C, _A, "responses carrying another AMI client's ActionID (ignored)"),
     ("adapter_watchdog_timeouts", C, _A, "silent peers dropped by the watchdog"),
     ("adapter_write_backs", C, _A, "write-back commands carried out on the PBX"),
     ("adapter_dnd_releases", C, _A, "PBX DND values of ours released"),
