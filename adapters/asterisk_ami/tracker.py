@@ -336,24 +336,47 @@ class AmiTracker:
         return set()
 
     def replace_astdb(self, entries: Iterable[AstDbFact], families: Iterable[str]) -> list[StateChange]:
-        """A periodic re-read of whole AstDB families: apply what changed since the last one."""
+        """A periodic re-read of whole AstDB families: apply what changed since the last one.
+
+        FreePBX DND is reconciled against what we believe now, not against the last read: AstDB
+        ``DND/<ext>`` is what FreePBX's dialplan routes on, and ``database put DND 1002 YES`` alone
+        raises no event. Comparing with the last read would miss it whenever ``Custom:DND<ext>``
+        moved in between (on and off by devstate, then the same AstDB value as last time).
+        """
         families = tuple(families)
         fresh = {f.key: f.value for f in entries}
         old = {k: v for k, v in self._astdb.items() if k.split("/", 1)[0] in families}
         affected: set[str] = set()
         for key in old.keys() - fresh.keys():
             del self._astdb[key]
-            family, _, rest = key.partition("/")
-            if family == "DND" and self._config.freepbx:
-                self._dnd[rest] = Toggle.OFF
-                affected.add(rest)
         for key, value in fresh.items():
             if old.get(key) != value:
                 affected |= self._learn_astdb(AstDbFact(key, value))
+        if "DND" in families and self._config.freepbx:
+            affected |= self._reconcile_dnd(fresh)
         before = set(self._ext_devices)
         self._rebind()
         affected |= before | set(self._ext_devices)
         return self._diff(affected)
+
+    def _reconcile_dnd(self, fresh: dict[str, str]) -> set[str]:
+        """Make DND follow a full read of the AstDB ``DND`` family; the extensions it changed."""
+        truth = {
+            key.partition("/")[2]: Toggle.ON if value.strip() else Toggle.OFF
+            for key, value in fresh.items()
+            if key.startswith("DND/") and key.partition("/")[2]
+        }
+        changed = set()
+        for exten, toggle in self._dnd.items():
+            if toggle is Toggle.ON and exten not in truth:
+                changed.add(exten)
+        for exten in changed:
+            self._dnd[exten] = Toggle.OFF
+        for exten, toggle in truth.items():
+            if self._dnd.get(exten) is not toggle:
+                self._dnd[exten] = toggle
+                changed.add(exten)
+        return changed
 
     # --- agent wrap-up (timed by the caller: pass its monotonic clock) -------------------
 

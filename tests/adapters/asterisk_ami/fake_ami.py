@@ -78,6 +78,7 @@ class FakeAmi:
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.logged_in = asyncio.Event()
+        self._heard = asyncio.Condition()  # notified after every action received
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -118,6 +119,15 @@ class FakeAmi:
     def actions_named(self, name: str) -> list[AmiMessage]:
         return [a for a in self.actions if (a.get("Action") or "").lower() == name.lower()]
 
+    async def until_actions(self, name: str, count: int, within: float = 5.0) -> None:
+        """Wait (real seconds, a bound on loopback I/O) until ``count`` actions ``name`` were answered."""
+
+        async def wait() -> None:
+            async with self._heard:
+                await self._heard.wait_for(lambda: len(self.actions_named(name)) >= count)
+
+        await asyncio.wait_for(wait(), within)
+
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._tasks.add(task)
@@ -135,7 +145,10 @@ class FakeAmi:
         try:
             while data := await reader.read(65536):
                 for message in parser.feed(data):
-                    if not await self._answer(message, writer):
+                    answered = await self._answer(message, writer)
+                    async with self._heard:
+                        self._heard.notify_all()
+                    if not answered:
                         return
         except OSError:
             return
