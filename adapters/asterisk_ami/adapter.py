@@ -28,6 +28,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from adapters.asterisk_ami.config import AmiConfig
+from adapters.asterisk_ami.episodes import Episodes
 from adapters.asterisk_ami.frames import AmiMessage
 from adapters.asterisk_ami.parse import AgentCallEnded, AstDbFact, Fact, Shutdown, Unrecognised, parse_message
 from adapters.asterisk_ami.protocol import AmiClosed, AmiReply, AmiSession, AmiTimeout
@@ -86,7 +87,7 @@ class AmiAdapter(ConnectionAdapter):
         self._resyncing = False
         self._held: list[AmiMessage] = []
         self._wrapup_timers: set[asyncio.Task[None]] = set()
-        self._missing_logged: set[str] = set()
+        self._refusals = Episodes()
 
     # --- what the SDK asks of a connection adapter -----------------------------------
 
@@ -168,16 +169,18 @@ class AmiAdapter(ConnectionAdapter):
     async def _list(
         self, session: AmiSession, action: str, headers: list[tuple[str, str]]
     ) -> list[Fact] | None:
-        """A list action's items; [] when the PBX has none; None when it refused (logged once)."""
+        """A list action's items; [] when the PBX has none; None when it refused (logged once per
+        episode: again after it answered in between)."""
         reply = await session.send(action, headers)
-        if reply.ok:
-            return [parse_message(item) for item in reply.items]
-        if reply.message in EMPTY_LIST_MESSAGES:
-            return []
-        key = f"{action} {headers}"
-        if key not in self._missing_logged:
-            self._missing_logged.add(key)
-            log.warning("AMI %s: %s answered %r; going on without it", self.name, action, reply.message)
+        key = " ".join([action, *(value for _, value in headers)])
+        if reply.ok or reply.message in EMPTY_LIST_MESSAGES:
+            if self._refusals.succeeded(key):
+                log.info("AMI %s: %s answers again", self.name, key)
+            return [parse_message(item) for item in reply.items] if reply.ok else []
+        if self._refusals.failed(key):
+            log.warning("AMI %s: %s answered %r; going on without it", self.name, key, reply.message)
+        else:
+            log.debug("AMI %s: %s still answers %r", self.name, key, reply.message)
         return None
 
     async def _resync(self, session: AmiSession) -> None:
