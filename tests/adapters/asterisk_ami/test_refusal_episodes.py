@@ -32,7 +32,7 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.levelno >= logging.WARNING and "DBGetTree DEVICE" in r.getMessage()
+        if r.levelno >= logging.WARNING and "DBGetTree" in r.getMessage()
     ]
 
 
