@@ -32,6 +32,7 @@ from adapters.asterisk_ami.episodes import Episodes
 from adapters.asterisk_ami.frames import AmiMessage
 from adapters.asterisk_ami.parse import AgentCallEnded, AstDbFact, Fact, Shutdown, Unrecognised, parse_message
 from adapters.asterisk_ami.protocol import AmiClosed, AmiReply, AmiSession, AmiTimeout
+from adapters.asterisk_ami.queue_pause import interfaces_to_change, pause_for
 from adapters.asterisk_ami.tracker import AmiTracker
 from adapters.asterisk_ami.writeback import (
     TEAMS_PAUSE_PREFIX,
@@ -40,6 +41,7 @@ from adapters.asterisk_ami.writeback import (
     dnd_actions,
     queue_pause_actions,
     routable_actions,
+    sanitize,
 )
 from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, WriteBack
 from adapters.sdk import ConnectionAdapter, Session
@@ -284,10 +286,18 @@ class AmiAdapter(ConnectionAdapter):
             actions += routable_actions(ext, command.routable, cfg.teams_family)
         if command.pbx_dnd is not None:
             actions += self._dnd_write(ext, command.pbx_dnd)
-        if command.queue_pause is not None:
-            actions += self._pause_write(ext, command.queue_pause)
+        pause = command.queue_pause
+        if pause is None and command.routable is not None and cfg.queue_pause_write:
+            pause = pause_for(command.routable)
+        paused: list[str] = []
+        if pause is not None:
+            paused = self._pause_targets(ext, pause)
+            actions += queue_pause_actions(paused, pause or None)
         self.count("write_backs")
         await self._run(session, actions)
+        if paused:
+            reason = TEAMS_PAUSE_PREFIX + sanitize(pause) if pause else None
+            self._publish(self._tracker.our_queue_pause(paused, reason))
 
     def _dnd_write(self, ext: str, on: bool) -> list[AmiAction]:
         if not self._config.freepbx_dnd_write:
@@ -301,15 +311,11 @@ class AmiAdapter(ConnectionAdapter):
         self._tracker.expect_dnd(ext, Toggle.ON if on else Toggle.OFF)
         return dnd_actions(ext, on, self._tracker.freepbx_device_ids(ext))
 
-    def _pause_write(self, ext: str, reason: str) -> list[AmiAction]:
+    def _pause_targets(self, ext: str, pause: str) -> list[str]:
+        """The member interfaces a queue pause ("" = unpause ours) touches (``queue_pause.py``)."""
         if not self._config.queue_pause_write:
             raise AdapterError(f"queue pause write-back is off for adapter {self.name} (queue_pause_write)")
-        members = self._tracker.member_interfaces(ext)
-        if reason:
-            interfaces = sorted({i for i, m in members if not m.paused})
-            return queue_pause_actions(interfaces, reason)
-        ours = sorted({i for i, m in members if m.paused and m.reason.startswith(TEAMS_PAUSE_PREFIX)})
-        return queue_pause_actions(ours, None)
+        return interfaces_to_change(self._tracker.member_interfaces(ext), pause)
 
     async def _run(self, session: AmiSession, actions: list[AmiAction]) -> None:
         for action in actions:

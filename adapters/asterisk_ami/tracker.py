@@ -409,6 +409,19 @@ class AmiTracker:
 
     # --- our own writes --------------------------------------------------------------
 
+    def our_queue_pause(self, interfaces: Iterable[str], reason: str | None) -> list[StateChange]:
+        """Our ``QueuePause`` succeeded: those members are paused with ``reason`` (None: unpaused)
+        now, before its echo arrives; the agent changes are marked as our echo."""
+        wanted = set(interfaces)
+        extens: set[str] = set()
+        for key, member in self._members.items():
+            if member.interface in wanted and not member.removed:
+                self._members[key] = replace(member, paused=reason is not None, reason=reason or "")
+                exten = self._member_ext.get(key)
+                if exten is not None:
+                    extens.add(exten)
+        return self._diff(extens, echo_agent=True)
+
     def expect_dnd(self, exten: str, value: Toggle) -> None:
         """We are about to set FreePBX DND: its echo is marked, not published back to Teams."""
         self._expected_dnd[exten] = value
