@@ -27,10 +27,13 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
+from adapters.asterisk_ami.condition import Condition
 from adapters.asterisk_ami.config import AmiConfig
 from adapters.asterisk_ami.episodes import Episodes
 from adapters.asterisk_ami.frames import AmiMessage
+from adapters.asterisk_ami.login_check import LoginCheck
 from adapters.asterisk_ami.parse import AgentCallEnded, AstDbFact, Fact, Shutdown, Unrecognised, parse_message
+from adapters.asterisk_ami.permissions import READ_SYSTEM_KEY, Severity, summary
 from adapters.asterisk_ami.protocol import AmiClosed, AmiReply, AmiSession, AmiTimeout
 from adapters.asterisk_ami.queue_pause import interfaces_to_change, pause_for
 from adapters.asterisk_ami.tracker import AmiTracker
@@ -77,6 +80,7 @@ class AmiAdapter(ConnectionAdapter):
         "disconnects",
         "watchdog_timeouts",
         "write_backs",
+        "write_back_failures",
         "dnd_releases",
     )
 
@@ -90,6 +94,8 @@ class AmiAdapter(ConnectionAdapter):
         self._held: list[AmiMessage] = []
         self._wrapup_timers: set[asyncio.Task[None]] = set()
         self._refusals = Episodes()
+        self._check = LoginCheck(name, config, deps.clock)
+        self._condition = Condition(config.write_failure_alarm)
 
     # --- what the SDK asks of a connection adapter -----------------------------------
 
@@ -114,18 +120,24 @@ class AmiAdapter(ConnectionAdapter):
     def went_blind(self) -> Iterable[AdapterEvent]:
         return self._tracker.disconnected()
 
+    @property
+    def alarms(self) -> frozenset[str]:
+        """Alarms raised now (``condition.py``): a missing ``manager.conf`` class, write-back failing."""
+        return self._condition.alarms
+
     async def run_session(self, session: Session) -> None:
         cfg = self._config
         reader, writer = await session.connect(cfg.host, cfg.port, within_s=cfg.connect_timeout)
         ami = AmiSession(reader, writer, self.clock, self._on_event, action_timeout=cfg.action_timeout)
         self._session = ami
         self._resyncing, self._held = True, []
+        self._check.begin()
         reader_task = asyncio.create_task(ami.run(), name=f"ami-read:{self.name}")
         helpers: list[asyncio.Task[None]] = []
         try:
             await self._login(ami)
             await self._resync(ami)
-            session.connected(f"logged in as {cfg.username}")
+            await self._check_permissions(ami, session)
             helpers = [
                 asyncio.create_task(self._watchdog(ami), name=f"ami-ping:{self.name}"),
                 asyncio.create_task(self._housekeeping(ami), name=f"ami-poll:{self.name}"),
@@ -167,6 +179,25 @@ class AmiAdapter(ConnectionAdapter):
                 f"AMI login refused for user {cfg.username!r}: check secret, permit/deny in manager.conf"
             )
         raise AdapterError(f"AMI login failed: {reply.message}")
+
+    async def _check_permissions(self, ami: AmiSession, session: Session) -> None:
+        """The login check (``permissions.py``): FAILED ends the session as BAD_CREDENTIALS (retried
+        after ``auth_failure_backoff``), DEGRADED findings connect with health DEGRADED."""
+        findings = await self._check.run(ami)
+        failed = [f for f in findings if f.severity is Severity.FAILED]
+        if failed:
+            raise AdapterAuthError(summary(failed))
+        self._condition.permissions(findings)
+        self._check.watching = any(f.key == READ_SYSTEM_KEY for f in findings)  # a late FullyBooted
+        session.reached_connected = True
+        self._show_condition(f"logged in as {self._config.username}")
+
+    def _show_condition(self, ok_detail: str) -> None:
+        """Health from ``Condition`` once logged in: CONNECTED, or DEGRADED saying what is wrong."""
+        if self._session is None or not self._check.done:
+            return
+        health = self._condition.health
+        self.set_health(health, ok_detail if health is Health.CONNECTED else self._condition.detail)
 
     async def _list(
         self, session: AmiSession, action: str, headers: list[tuple[str, str]]
@@ -238,6 +269,11 @@ class AmiAdapter(ConnectionAdapter):
     # --- events ----------------------------------------------------------------------
 
     def _on_event(self, message: AmiMessage) -> None:
+        if self._check.watching:
+            classes = self._check.heard(message)
+            if "system" in classes and self._check.done and self._condition.resolved(READ_SYSTEM_KEY):
+                self._check.watching = False  # Asterisk finished booting after our login
+                self._show_condition(f"logged in as {self._config.username}")
         if self._resyncing:
             self._held.append(message)
             return
@@ -278,7 +314,7 @@ class AmiAdapter(ConnectionAdapter):
         if not cfg.write_back:
             raise AdapterError(f"write-back is disabled for adapter {self.name}")
         session = self._session
-        if session is None or self.health is not Health.CONNECTED:
+        if session is None or self.health not in (Health.CONNECTED, Health.DEGRADED):
             raise AdapterError(f"AMI {self.name} is not connected ({self.health})")
         ext = command.extension
         actions: list[AmiAction] = []
@@ -293,8 +329,12 @@ class AmiAdapter(ConnectionAdapter):
         if pause is not None:
             paused = self._pause_targets(ext, pause)
             actions += queue_pause_actions(paused, pause or None)
-        self.count("write_backs")
-        await self._run(session, actions)
+        try:
+            await self._run(session, actions)
+        except AdapterError as exc:
+            self._write_back_done(str(exc))
+            raise
+        self._write_back_done(None)
         if paused:
             reason = TEAMS_PAUSE_PREFIX + sanitize(pause) if pause else None
             self._publish(self._tracker.our_queue_pause(paused, reason))
@@ -310,6 +350,16 @@ class AmiAdapter(ConnectionAdapter):
             self._ledger.released(ext)
         self._tracker.expect_dnd(ext, Toggle.ON if on else Toggle.OFF)
         return dnd_actions(ext, on, self._tracker.freepbx_device_ids(ext))
+
+    def _write_back_done(self, failure: str | None) -> None:
+        """Count a command that reached the PBX as done or failed; a streak of failures degrades."""
+        if failure is None:
+            self.count("write_backs")
+            self._condition.write_succeeded()
+        else:
+            self.count("write_back_failures")
+            self._condition.write_failed(failure)
+        self._show_condition(f"logged in as {self._config.username}")
 
     def _pause_targets(self, ext: str, pause: str) -> list[str]:
         """The member interfaces a queue pause ("" = unpause ours) touches (``queue_pause.py``)."""

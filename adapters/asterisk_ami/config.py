@@ -67,6 +67,11 @@ class AmiConfig(ConfigModel):
     dnd_max_hold: float = Field(default=8 * 3600.0, gt=0)
     queue_pause_write: bool = False
 
+    # Health (docs/asterisk.md "Health and counters").
+    read_probe: bool = True  # verify read=call at login through Custom:<teams_family>-probe
+    read_probe_timeout: float = Field(default=3.0, gt=0)
+    write_failure_alarm: int = Field(default=3, ge=1)  # refused write-backs in a row -> DEGRADED + alarm
+
     @field_validator("ignore_exten_patterns")
     @classmethod
     def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,6 +1,8 @@
 """One health vocabulary for every component (adapters, Graph tenants, listeners) and its tracker.
 
-The words are mautrix's (STYLE.md); how ``/healthz`` reads each one is DESIGN 13. A
+The words are mautrix's (STYLE.md), plus ``DEGRADED``: connected and working, but something the
+configuration asks for does not (an AMI user without a ``manager.conf`` class, write-back refused
+again and again); ``/healthz`` reads it as degraded. How ``/healthz`` reads each one is DESIGN 13. A
 :class:`HealthTracker` is the one place a component's health changes: a transition is logged once
 (at a level that fits it), a repeat only at DEBUG, a recovery once, and listeners hear each real
 change exactly once.
@@ -17,6 +19,7 @@ class Health(StrEnum):
     STOPPED = "STOPPED"
     CONNECTING = "CONNECTING"
     CONNECTED = "CONNECTED"
+    DEGRADED = "DEGRADED"  # connected, but part of what is configured does not work (detail says what)
     TRANSIENT_DISCONNECT = "TRANSIENT_DISCONNECT"
     BAD_CREDENTIALS = "BAD_CREDENTIALS"
     UNKNOWN_ERROR = "UNKNOWN_ERROR"
@@ -27,6 +30,7 @@ HEALTH_READINESS: dict[Health, str] = {
     Health.STOPPED: "failed",
     Health.CONNECTING: "degraded",
     Health.CONNECTED: "ok",
+    Health.DEGRADED: "degraded",
     Health.TRANSIENT_DISCONNECT: "degraded",
     Health.BAD_CREDENTIALS: "failed",
     Health.UNKNOWN_ERROR: "failed",
@@ -36,12 +40,15 @@ _LEVEL: dict[Health, int] = {
     Health.STOPPED: logging.INFO,
     Health.CONNECTING: logging.INFO,
     Health.CONNECTED: logging.INFO,
+    Health.DEGRADED: logging.WARNING,
     Health.TRANSIENT_DISCONNECT: logging.WARNING,
     Health.BAD_CREDENTIALS: logging.ERROR,
     Health.UNKNOWN_ERROR: logging.ERROR,
 }
 
-_TROUBLE = frozenset({Health.TRANSIENT_DISCONNECT, Health.BAD_CREDENTIALS, Health.UNKNOWN_ERROR})
+_TROUBLE = frozenset(
+    {Health.DEGRADED, Health.TRANSIENT_DISCONNECT, Health.BAD_CREDENTIALS, Health.UNKNOWN_ERROR}
+)
 
 HealthListener = Callable[[Health, str], None]
 

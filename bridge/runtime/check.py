@@ -83,17 +83,35 @@ async def check_tenant(config: BridgeConfig, name: str, cfg: TenantConfig, out: 
 
 
 ADAPTER_CHECK_SECONDS = 15.0
-_SETTLED = (Health.CONNECTED, Health.BAD_CREDENTIALS, Health.TRANSIENT_DISCONNECT, Health.UNKNOWN_ERROR)
+_SETTLED = (
+    Health.CONNECTED,
+    Health.DEGRADED,
+    Health.BAD_CREDENTIALS,
+    Health.TRANSIENT_DISCONNECT,
+    Health.UNKNOWN_ERROR,
+)
+_HINTS = {
+    Health.BAD_CREDENTIALS: "the PBX refused our credentials",
+    Health.TRANSIENT_DISCONNECT: "cannot connect or listen (address in use? PBX down?)",
+    Health.CONNECTING: f"no answer within {ADAPTER_CHECK_SECONDS:.0f} s",
+}
 
 
 async def check_adapter(name: str, adapter: Adapter, out: TextIO) -> bool:
-    """Start one adapter (a PBX login, or binding a listener), wait until it settles, stop it."""
+    """Start one adapter (a PBX login, or binding a listener), wait until it settles, stop it.
+
+    DEGRADED fails the check too: the adapter connects, but something configured will not work
+    (an AMI user without a ``manager.conf`` class). The adapter's own line says what and the fix.
+    """
+    detail = ""
 
     async def settled() -> Health:
+        nonlocal detail
         if adapter.health in _SETTLED:
             return adapter.health
         async for event in adapter.events():
             if isinstance(event, HealthChange) and event.health in _SETTLED:
+                detail = event.detail
                 return event.health
         return adapter.health
 
@@ -107,12 +125,7 @@ async def check_adapter(name: str, adapter: Adapter, out: TextIO) -> bool:
     if health is Health.CONNECTED:
         print(f"  ok   adapter {name}: connected", file=out)
         return True
-    hint = {
-        Health.BAD_CREDENTIALS: "the PBX refused our credentials",
-        Health.TRANSIENT_DISCONNECT: "cannot connect or listen (address in use? PBX down?)",
-        Health.CONNECTING: f"no answer within {ADAPTER_CHECK_SECONDS:.0f} s",
-    }.get(health, "failed")
-    print(f"  FAIL adapter {name}: {health.value}: {hint}", file=out)
+    print(f"  FAIL adapter {name}: {health.value}: {detail or _HINTS.get(health, 'failed')}", file=out)
     return False
 
 

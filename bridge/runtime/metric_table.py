@@ -107,6 +107,7 @@ _ROWS: tuple[tuple[str, Kind, Source, str], ...] = (
     ("adapter_foreign_responses", C, _A, "responses carrying another AMI client's ActionID (ignored)"),
     ("adapter_watchdog_timeouts", C, _A, "silent peers dropped by the watchdog"),
     ("adapter_write_backs", C, _A, "write-back commands carried out on the PBX"),
+    ("adapter_write_back_failures", C, _A, "write-back commands the PBX refused or that failed on the way"),
     ("adapter_dnd_releases", C, _A, "PBX DND values of ours released"),
     ("adapter_pbx_dnd_owned", G, _A, "PBX DND values of ours held now (a level, though in counters)"),
     ("adapter_unmapped_device_events", C, _A, "device events for devices behind no mapped extension"),

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from adapters.base import Adapter, AdapterDeps, AdapterEvent
 from bridge.config import BridgeConfig
@@ -203,7 +203,10 @@ class BridgeService:
         return rules.overall(self.readiness().values())
 
     def alarms(self) -> list[str]:
-        return rules.alarms({n: t.publisher.alarms for n, t in self.tenants.items()})
+        """``<tenant>:<alarm>`` and ``adapter:<name>:<alarm>`` (an adapter may offer ``alarms``)."""
+        raised: dict[str, Iterable[str]] = {n: t.publisher.alarms for n, t in self.tenants.items()}
+        raised.update({f"adapter:{n}": getattr(a, "alarms", ()) for n, a in self.adapters.items()})
+        return rules.alarms(raised)
 
     def stats(self) -> dict[str, float]:
         """Every exported number as ``name|label=value`` -> value (``/metrics`` has the same)."""

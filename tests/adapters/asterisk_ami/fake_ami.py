@@ -4,6 +4,13 @@ Each answer is the recorded frame(s) of one action, with the recorded ActionID r
 client's. Live events are pushed as recorded frames. Scripted faults: wrong password (recorded
 "Authentication failed" then close), silent Ping, drop mid-message, refuse connections, a peer that
 falls silent.
+
+``ManagerUser`` plays the ``read =`` / ``write =`` lines of ``manager.conf`` (opt-in; without it the
+fake answers everything and ``ListCommands`` is unknown, as before): ``ListCommands`` answers with the
+synthesized ``31_listcommands_synth`` lines the write classes allow, an action they do not allow gets
+the recorded ``Permission denied``, ``FullyBooted`` follows the Login only with read=system, and a
+``Setvar`` that changes a ``Custom:`` device state is followed by its ``DeviceStateChange`` (class
+call, recorded shape of ``06_devstate_events``) only with read=call, as Asterisk does.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from dataclasses import dataclass
 
 from adapters.asterisk_ami.frames import AmiMessage, FrameParser
 from tests.adapters.asterisk_ami.fixtures import connections, frames, frames_with
@@ -54,6 +62,45 @@ FREEPBX_REPLIES: dict[str, list[bytes]] = {
     "dbgettree:device": recorded("30_freepbx_synth", "DBDEV"),
     "dbgettree:dnd": recorded("30_freepbx_synth", "DBDND"),
 }
+LIST_COMMANDS = recorded("31_listcommands_synth", "LC")[0]
+PERMISSION_DENIED = recorded("13_originate_denied", "13-2")
+_PRIV = re.compile(r"^([A-Za-z]+): .* \(Priv: ([^)]*)\)$")
+_DEVICE_STATE = re.compile(r"^DEVICE_STATE\((Custom:[^)]+)\)$")
+
+
+@dataclass
+class ManagerUser:
+    """The AMI user's classes in manager.conf (default: what docs/asterisk.md recommends)."""
+
+    read: frozenset[str] = frozenset({"call", "system", "agent"})
+    write: frozenset[str] = frozenset({"call", "reporting", "system", "agent"})
+
+    def action_classes(self) -> dict[str, frozenset[str]]:
+        """Action (lower-cased) -> the classes that allow it ("<none>": empty, always allowed)."""
+        text = LIST_COMMANDS.decode()
+        out = {}
+        for line in text.split("\r\n"):
+            match = _PRIV.match(line)
+            if match:
+                classes = frozenset(c for c in match.group(2).split(",") if c not in ("all", "<none>"))
+                out[match.group(1).lower()] = classes
+        return out
+
+    def allows(self, action: str) -> bool:
+        classes = self.action_classes().get(action.lower())
+        return classes is None or not classes or bool(classes & self.write)
+
+    def list_commands(self) -> bytes:
+        lines = LIST_COMMANDS.decode().split("\r\n")
+        kept = [line for line in lines if not _PRIV.match(line) or self.allows(line.split(":", 1)[0])]
+        return "\r\n".join(kept).encode()
+
+
+def device_state_event(device: str, state: str) -> bytes:
+    lines = ["Event: DeviceStateChange", "Privilege: call,all", f"Device: {device}", f"State: {state}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 LOGIN_OK = [*recorded("01_login_plain", "01-1"), frames_with("01_login_plain", b"Event: FullyBooted")[0]]
 LOGIN_BAD = recorded("03_login_bad", "03-1")
 CHALLENGE = "175169375"  # recorded in 02_login_md5
@@ -61,10 +108,16 @@ CHALLENGE = "175169375"  # recorded in 02_login_md5
 
 class FakeAmi:
     def __init__(
-        self, replies: dict[str, list[bytes]] | None = None, *, secret: str = "bridgesecret"
+        self,
+        replies: dict[str, list[bytes]] | None = None,
+        *,
+        secret: str = "bridgesecret",
+        user: ManagerUser | None = None,
     ) -> None:
         self.replies = dict(replies or LAB_REPLIES)
         self.secret = secret
+        self.user = user
+        self.custom_states: dict[str, str] = {}
         self.port = 0
         self.actions: list[AmiMessage] = []
         self.logins = 0
@@ -167,7 +220,10 @@ class FakeAmi:
             expected = hashlib.md5((CHALLENGE + self.secret).encode()).hexdigest()
             if message.get("Secret") == self.secret or message.get("Key") == expected:
                 self.logins += 1
-                writer.write(_with_id(self.login_ok[:1], aid) + b"".join(self.login_ok[1:]))
+                after = self.login_ok[1:]
+                if self.user is not None and "system" not in self.user.read:
+                    after = [f for f in after if b"Event: FullyBooted" not in f]
+                writer.write(_with_id(self.login_ok[:1], aid) + b"".join(after))
                 self.logged_in.set()
                 return True
             writer.write(_with_id(LOGIN_BAD, aid))
@@ -177,6 +233,33 @@ class FakeAmi:
             return True
         if name in self.hold_replies:
             return True
+        if self.user is not None:
+            return await self._as_user(self.user, name, message, writer)
+        await self._reply(name, message, writer)
+        return True
+
+    async def _as_user(
+        self, user: ManagerUser, name: str, message: AmiMessage, writer: asyncio.StreamWriter
+    ) -> bool:
+        aid = message.action_id
+        if not user.allows(name):
+            writer.write(_with_id(PERMISSION_DENIED, aid))
+        elif name == "listcommands":
+            writer.write(_with_id([user.list_commands()], aid))
+        else:
+            await self._reply(name, message, writer)
+            device = _DEVICE_STATE.match(message.get("Variable") or "") if name == "setvar" else None
+            if device is not None:
+                value = (message.get("Value") or "").upper()
+                changed = self.custom_states.get(device.group(1)) != value
+                self.custom_states[device.group(1)] = value
+                if changed and "call" in user.read:
+                    writer.write(device_state_event(device.group(1), value))
+        await writer.drain()
+        return True
+
+    async def _reply(self, name: str, message: AmiMessage, writer: asyncio.StreamWriter) -> None:
+        aid = message.action_id
         key = f"{name}:{(message.get('Family') or '').lower()}" if name == "dbgettree" else name
         reply = self.replies.get(key)
         if reply is None:
@@ -185,7 +268,6 @@ class FakeAmi:
             ]
         writer.write(_with_id(reply, aid))
         await writer.drain()
-        return True
 
 
 def live(name: str, needle: bytes = b"Event: ", connection: int = 0) -> list[bytes]:
