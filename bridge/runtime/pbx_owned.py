@@ -100,9 +100,13 @@ def undo_command(owned: OwnedValue) -> WriteBack:
     return WriteBack(owned.extension, routable=RoutableState.NONE)
 
 
+# DEGRADED is connected: a configured part does not work (say read=system), release may still clear.
+_USABLE = (Health.CONNECTED, Health.DEGRADED)
+
+
 async def _connected(adapter: Adapter) -> Health:
     async def settle() -> Health:
-        if adapter.health is Health.CONNECTED:
+        if adapter.health in _USABLE:
             return adapter.health
         async for event in adapter.events():
             if isinstance(event, HealthChange) and event.health is not Health.CONNECTING:
@@ -134,7 +138,7 @@ async def release_all(store: StateStore, adapters: Mapping[str, Adapter], out: T
             continue
         try:
             health = await _connected(adapter)
-            if health is not Health.CONNECTED:
+            if health not in _USABLE:
                 ok = False
                 print(f"pbx {name}: cannot connect ({health.value}); {len(mine)} value(s) left", file=out)
                 continue
