@@ -5,8 +5,12 @@ asterisk-ami.md traps 1-8, 27), all on the injected clock:
 
 * connect -> Login (plain or MD5 challenge, ``Events:`` limited to the classes we use) -> full
   resync (DeviceStateList, ExtensionStateList, PresenceStateList, AstDB ``DEVICE``/``DND``,
-  QueueStatus) emitted as one ``Snapshot`` -> CONNECTED -> live events. Live events that arrive
-  during the resync are applied after it, in order.
+  QueueStatus) emitted as one ``Snapshot`` -> the ``manager.conf`` check (``login_check.py``,
+  ``permissions.py``) -> CONNECTED, or DEGRADED naming a missing class (no read=call: BAD_CREDENTIALS)
+  -> live events. Live events that arrive during the resync are applied after it, in order.
+* a write-back the PBX refuses is counted apart; a streak of them is DEGRADED with an alarm
+  (``condition.py``); with ``queue_pause_write`` the routable state also pauses queue agents
+  (``queue_pause.py``); the AstDB poll follows ``DND/<ext>`` set or deleted without a device state.
 * a Ping watchdog: no Pong within ``ping_timeout`` aborts the transport (half-open TCP, NAT);
 * when a session ends, every line, DND and away we reported becomes unknown (``went_blind``).
 
@@ -270,10 +274,7 @@ class AmiAdapter(ConnectionAdapter):
 
     def _on_event(self, message: AmiMessage) -> None:
         if self._check.watching:
-            classes = self._check.heard(message)
-            if "system" in classes and self._check.done and self._condition.resolved(READ_SYSTEM_KEY):
-                self._check.watching = False  # Asterisk finished booting after our login
-                self._show_condition(f"logged in as {self._config.username}")
+            self._watch(message)
         if self._resyncing:
             self._held.append(message)
             return
@@ -295,6 +296,15 @@ class AmiAdapter(ConnectionAdapter):
                 timer.add_done_callback(self._wrapup_timers.discard)
             return
         self._publish(self._tracker.apply(fact))
+
+    def _watch(self, message: AmiMessage) -> None:
+        """While the login check listens: every event's classes; after it, only a late FullyBooted
+        (Asterisk finished booting after our login), which clears a read=system finding."""
+        if not self._check.done:
+            self._check.heard(message)
+        elif message.event == "FullyBooted" and self._condition.resolved(READ_SYSTEM_KEY):
+            self._check.watching = False
+            self._show_condition(f"logged in as {self._config.username}")
 
     async def _end_wrapup(self, until: float) -> None:
         """One wrap-up timer on the injected clock; owned by the session (cancelled when it ends)."""
