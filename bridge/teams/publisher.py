@@ -66,6 +66,7 @@ class Publisher:
         )
         self._work, self._refresh_wake = asyncio.Event(), asyncio.Event()  # new writes / new refreshes
         self._reconciled = False
+        self._unsaved: set[str] = set()  # people whose latest record the store refused
         self.alarms: set[str] = self._plan.alarms
         self.counters: dict[str, int] = self._plan.counters
         self.health_listeners: list[Callable[[Health], None]] = []  # called on every transition
@@ -235,11 +236,33 @@ class Publisher:
             listener(health)
 
     def _save(self, record: PublishedRecord) -> None:
+        """Persist; a failure is counted (the store raises the alarm) and publishing goes on. The
+        people whose record could not be written are written again once a save succeeds."""
         try:
             self._store.save_published(record, self._clock.now())
         except StoreError as exc:
             self.counters["store_errors"] += 1
-            log.warning("state store write failed for person=%s: %s", record.person_id, exc)
+            level = logging.DEBUG if self._unsaved else logging.WARNING  # once per outage
+            log.log(
+                level, "state store write failed for person=%s (kept in memory): %s", record.person_id, exc
+            )
+            self._unsaved.add(record.person_id)
+            return
+        self._unsaved.discard(record.person_id)
+        if self._unsaved:
+            self._save_again()
+
+    def _save_again(self) -> None:
+        """The store takes writes again: persist what we own for everyone it refused before."""
+        while self._unsaved:
+            person_id = self._unsaved.pop()
+            now, wall = self._clock.monotonic(), self._clock.now()
+            try:
+                self._store.save_published(self._plan.record(person_id, now, wall), wall)
+            except StoreError:
+                self._unsaved.add(person_id)
+                return
+        log.info("tenant %s: every ownership record is persisted again", self.tenant)
 
     def _recount_live(self, *, force: bool = False) -> None:
         """Feed the budget's refresh reserve and the capacity alarm (at most once a second)."""
