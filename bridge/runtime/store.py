@@ -401,6 +401,10 @@ class StateStore:
             (key.adapter, key.context, key.extension, key.device),
         )
 
+    def forget_endpoints(self) -> None:
+        """Forget every stored endpoint state (after ``release``: the next start decides afresh)."""
+        self._write("DELETE FROM endpoints")
+
     def load_endpoints(self) -> dict[EndpointKey, EndpointState]:
         """Every stored endpoint, marked ``restored=True``; unreadable rows are skipped and logged."""
         result: dict[EndpointKey, EndpointState] = {}
