@@ -152,6 +152,7 @@ class BridgeService:
             tasks = [spawn(f"publisher:{n}", t.publisher.run) for n, t in self.tenants.items()]
             tasks += [spawn(f"adapter:{n}", self._pumper(a)) for n, a in self.adapters.items()]
             tasks.append(spawn("timers", self._timers))
+            tasks.append(spawn("store", lambda: self.store.watch(self.clock)))
             tasks += [spawn(f"watcher:{n}", w.run) for n, w in self.watchers.items()]
             if resolving:
                 tasks.append(spawn("resolver", self.resolver.run))
@@ -197,13 +198,14 @@ class BridgeService:
         return rules.readiness(
             {n: a.health for n, a in self.adapters.items()},
             {n: t.publisher.health for n, t in self.tenants.items()},
+            store=self.store.health,
         )
 
     def overall(self) -> str:
         return rules.overall(self.readiness().values())
 
     def alarms(self) -> list[str]:
-        return rules.alarms({n: t.publisher.alarms for n, t in self.tenants.items()})
+        return rules.alarms({n: t.publisher.alarms for n, t in self.tenants.items()}, store=self.store.alarms)
 
     def stats(self) -> dict[str, float]:
         """Every exported number as ``name|label=value`` -> value (``/metrics`` has the same)."""
