@@ -18,7 +18,7 @@ from bridge.emulator.server import EmulatorHandle
 from bridge.kit.clock import FakeClock
 from bridge.runtime.service import BridgeService
 from bridge.runtime.store import StateStore
-from tests.adapters.asterisk_ami.pbx_state import FreePbx, serving
+from tests.adapters.asterisk_ami.pbx_state import FreePbx, device_event, serving
 from tests.runtime.rig import emulator, new_clock
 from tests.runtime.support import cli
 from tests.runtime.test_ami_end_to_end import BOB, ami_yaml, settled
@@ -36,6 +36,16 @@ def bob_opted_in_yaml(handle: EmulatorHandle, tmp: Path, port: int) -> str:
     )
     text = text.replace("tenant: demo, name: Bob,", "tenant: demo, name: Bob, pbx_dnd_from_teams: true,")
     return text.replace("    freepbx: true\n", "    freepbx: true\n    freepbx_dnd_write: true\n")
+
+
+async def press_dnd(pbx: FreePbx, ext: str, *, on: bool) -> None:
+    """What FreePBX does on *78 / *76 (reference 4.1): AstDB, the hint device, and its event."""
+    if on:
+        pbx.astdb[f"DND/{ext}"] = "YES"
+    else:
+        pbx.astdb.pop(f"DND/{ext}", None)
+    pbx.devices[f"Custom:DND{ext}"] = "BUSY" if on else "UNAVAILABLE"
+    await pbx.push(device_event(f"Custom:DND{ext}", pbx.devices[f"Custom:DND{ext}"]))
 
 
 def dnd_from_us(emu: Emulator, user_id: str) -> list[str]:
@@ -136,3 +146,27 @@ async def test_release_exits_non_zero_and_names_what_the_pbx_still_holds(tmp_pat
         assert pbx.dnd("1002") == ("YES", "UNAVAILABLE")
         with StateStore(tmp_path / "state.db") as store:
             assert any(o.what == "dnd" for o in store.load_owned())  # kept: the next release retries
+
+
+async def test_a_dnd_of_ours_the_person_takes_over_is_theirs_and_release_leaves_it(tmp_path: Path) -> None:
+    clock = new_clock()
+    async with serving(FreePbx()) as pbx, emulator(tmp_path, clock) as handle:
+        emu = handle.emulator
+        text = bob_opted_in_yaml(handle, tmp_path, pbx.port)
+        config = load_config_text(text, "<own>", environ={})
+        async with running_service(config, clock) as service:
+            watcher = service.watchers["demo"]
+            await settled(clock, lambda: watcher.shown(BOB) is not None)
+            emu.state.set_preferred(BOB, "DoNotDisturb", "DoNotDisturb", None, clock.now())
+            await poll(clock, watcher)
+            await poll(clock, watcher)
+            await settled(clock, lambda: pbx.dnd("1002") == DND_ON)
+            await press_dnd(pbx, "1002", on=False)  # Bob presses *76 ...
+            await press_dnd(pbx, "1002", on=True)  # ... and *78: his own DND now
+            await settled(clock, lambda: not any(o.what == "dnd" for o in service.store.load_owned()))
+            assert dnd_owned(service) == 0
+        (tmp_path / "bridge.yaml").write_text(text)
+        code, out, err = await cli("release", "-c", str(tmp_path / "bridge.yaml"))
+        assert code == 0, out + err
+        assert pbx.dnd("1002") == DND_ON  # his, untouched
+        assert "pbx pbx: 1 value(s) of ours cleared (read back clear)" in out  # TEAMS/1002 only

@@ -55,7 +55,8 @@ def _swap(frame: bytes, **values: str) -> bytes:
     return frame
 
 
-def _device_event(device: str, state: str) -> bytes:
+def device_event(device: str, state: str) -> bytes:
+    """A DeviceStateChange in the recorded shape of 07 (Event, Privilege, Device, State)."""
     lines = ("Event: DeviceStateChange", "Privilege: call,all", f"Device: {device}", f"State: {state}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -92,7 +93,7 @@ class FreePbx(FakeAmi):
         if name == "setvar":
             device = _DEVSTATE.fullmatch(message.get("Variable") or "")
             if device is not None:
-                writer.write(_device_event(device.group(1), self.devices[device.group(1)]))
+                writer.write(device_event(device.group(1), self.devices[device.group(1)]))
                 await writer.drain()
         return True
 
