@@ -226,7 +226,7 @@ async def _release(args: argparse.Namespace) -> int:
         from bridge.runtime.pbx_side import build_adapters
 
         adapters = build_adapters(config, AdapterDeps(SystemClock(), random.Random()))
-        failed = not await release_all(store, adapters, sys.stdout)
+        failed = not await release_all(store, adapters, sys.stdout, SystemClock().now())
         for name, cfg in config.tenants.items():
             tenant = build_tenant(name, cfg, clock=SystemClock(), store=store, rng=random.Random())
             try:

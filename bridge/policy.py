@@ -91,8 +91,8 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
     ``line_since=None``, so the unknown grace (meant for adapter blips) does not hold anything.
     ``call_kind`` describes the current call: a line change without one resets it to personal.
     Any applied change confirms a restored state. Returns ``prev`` itself when nothing at all changed
-    (the engine then knows the decision cannot change either). ``dnd_ours`` takes the change's
-    ``echo`` whenever the change reports dnd and is applied.
+    (the engine then knows the decision cannot change either). ``dnd_ours`` (see ``_dnd_ours``):
+    a new DND value takes the change's ``echo``; a repeated one keeps its owner.
     """
     if prev is None:
         base = EndpointState()
@@ -119,8 +119,22 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
         observed_at=base.observed_at if change.at is None else change.at,
         line_since=mono if line_changed else base.line_since,
         restored=False,
-        dnd_ours=base.dnd_ours if change.dnd is None else change.echo,
+        dnd_ours=_dnd_ours(base, change),
     )
+
+
+def _dnd_ours(base: EndpointState, change: StateChange) -> bool:
+    """Whether the DND now on the endpoint is the echo of our own write-back.
+
+    A changed value is ours only when the adapter recognised it as our echo. A repeated value (a
+    resync re-reports everything, with a new line or ``at`` beside it) is no action by anyone: it
+    keeps its owner, or becomes ours when the adapter says it is our echo (ownership restored).
+    """
+    if change.dnd is None:
+        return base.dnd_ours
+    if change.dnd is base.dnd:
+        return base.dnd_ours or change.echo
+    return change.echo
 
 
 def _is_stale(prev: EndpointState, change: StateChange) -> bool:

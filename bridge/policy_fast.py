@@ -126,7 +126,7 @@ def fast_merge(prev: EndpointState | None, change: StateChange, mono: float) -> 
             prev_at if at is None else at,
             mono if line_changed else prev_since,
             False,
-            prev_ours if dnd is None else change.echo,
+            prev_ours if dnd is None else (prev_ours or change.echo) if dnd is prev_dnd else change.echo,
         ),
     )
 

@@ -131,6 +131,7 @@ class BridgeService:
         """Tell the watchers about PBX DND changes (a person's own *79 wins over Teams)."""
         for note in rules.dnd_notes(event, self.config.route, self.watchers):
             self.watchers[note.tenant].pbx_dnd_changed(note.person_key, note.on, by_us=note.by_us)
+        pbx_owned.forget_taken_over(self.store, event)
 
     # --- running -----------------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class BridgeService:
             self.engine.restore(self.store.load_endpoints())
         except BridgeError as exc:
             log.warning("could not restore endpoint states: %s", exc)
+        pbx_owned.restore_adapters(self.store, self.adapters, self.clock.now())  # before they start
         resolving = any(p.upn for p in self.config.people)
         if resolving:
             await self.resolve_people()
