@@ -18,6 +18,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
+from datetime import timedelta
 
 from adapters.base import Adapter, AdapterDeps, AdapterEvent
 from bridge.config import BridgeConfig
@@ -35,6 +36,7 @@ from bridge.runtime.status import status_row
 from bridge.runtime.store import StateStore
 from bridge.runtime.tenant import TenantRuntime, build_tenant, build_tenants, build_watcher, token_provider
 from bridge.runtime.watched import watched_by_tenant
+from bridge.teams.planner import DEFAULT_PREFERRED_EXPIRY
 from bridge.teams.watcher import AdapterCommand, Watcher
 
 __all__ = ["BridgeService", "TenantRuntime", "build_adapters", "build_tenant", "token_provider"]
@@ -137,13 +139,13 @@ class BridgeService:
     async def run(self) -> None:
         """Run until cancelled. Stops adapters on the way out; never clears Teams (SIGTERM rule)."""
         try:
-            self.engine.restore(self.store.load_endpoints())
+            self.engine.restore(self.store.load_endpoints(), wall=self.clock.now())
         except BridgeError as exc:
             log.warning("could not restore endpoint states: %s", exc)
         resolving = any(p.upn for p in self.config.people)
         if resolving:
             await self.resolve_people()
-        self.engine.decide_all()
+        self.engine.decide_all(self._held())
         self._refresh_watched()
         if self.watchers:
             pbx_owned.restore_watchers(self.store, self.config.route, self.clock, self.watchers.values())
@@ -164,6 +166,36 @@ class BridgeService:
                     await adapter.stop()
             for tenant in self.tenants.values():
                 await tenant.aclose()
+
+    def _held(self) -> dict[str, TeamsIntent]:
+        """Person key -> what their tenant's publisher will restore from the store, as the intent the
+        start-up gate holds (DESIGN 14): desiring exactly that writes nothing, and keeps the
+        publisher from clearing a session the PBX's first snapshot may still want."""
+        wall = self.clock.now()
+        held: dict[str, TeamsIntent] = {}
+        for tenant in self.tenants:
+            try:
+                records = self.store.load_published(tenant)
+            except BridgeError as exc:
+                log.warning("tenant %s: could not read what we published before the restart: %s", tenant, exc)
+                continue
+            for slot in self.engine.slots():
+                record = records.get(slot.object_id or "")
+                if record is None or slot.config.tenant != tenant:
+                    continue
+                session = record.session
+                if record.session_expires_at is None or record.session_expires_at <= wall:
+                    session = None
+                preferred, expiry = record.preferred, DEFAULT_PREFERRED_EXPIRY
+                if record.preferred_expires_at is not None:
+                    expiry = record.preferred_expires_at - wall
+                    preferred = preferred if expiry > timedelta(0) else None
+                try:
+                    intent = TeamsIntent(session, preferred, expiry if preferred else None, "restored")
+                    held[slot.key] = intent
+                except ValueError:
+                    log.warning("tenant %s: unusable stored presence for %s", tenant, slot.label)
+        return held
 
     def _pumper(self, adapter: Adapter) -> Body:
         async def pump() -> None:
