@@ -8,10 +8,12 @@ What is asserted is what a Teams user sees, and the writes Graph received.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from adapters.generic_cti.adapter import CtiAdapter
 from bridge.config import BridgeConfig, load_config_text
@@ -212,17 +214,15 @@ async def test_a_future_time_already_in_the_store_does_not_freeze_the_endpoint_a
 
 
 async def test_no_personal_endpoint_is_not_logged_for_everyone_at_start(
-    tmp_path: Path, caplog: object
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Issue 10, item 9: before the PBX said anything, nobody is "decided" with "no personal endpoint"."""
-    import logging
-
     clock = new_clock()
-    assert hasattr(caplog, "set_level") and hasattr(caplog, "text")
     caplog.set_level(logging.INFO)
     async with emulator(tmp_path, clock) as handle:
         async with running_service(cti_config(handle, tmp_path), clock) as service:
             await clock.settle()
-            assert "no personal endpoint" not in caplog.text
+            said = [r.getMessage() + str(getattr(r, "why", "")) for r in caplog.records]
+            assert not [line for line in said if "no personal endpoint" in line]
             rows = {r["person"]: r for r in service.status_rows()}
             assert rows["Alice"]["why"] == "no PBX event yet"
