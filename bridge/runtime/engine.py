@@ -36,7 +36,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from adapters.base import AdapterEvent, Health, HealthChange
 from bridge.config import BridgeConfig, PersonConfig
@@ -47,6 +47,8 @@ from bridge.policy import Decision, describe
 from bridge.policy_fast import Cell, fast_decide, fast_merge
 from bridge.presence import TeamsIntent
 from bridge.runtime.store import StateStore
+from bridge.teams.ownership import PublishedRecord
+from bridge.teams.planner import DEFAULT_PREFERRED_EXPIRY
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,8 @@ class Engine:
     def decide_all(self, held: Mapping[str, TeamsIntent] | None = None) -> None:
         """The decisions at start. A person nothing is known about is not published (their first
         event decides); a person with restored state waits behind the start-up gate, and the
-        publisher is told to keep ``held[person key]`` (what it restored) meanwhile."""
+        publisher is told to keep ``held[object id]`` (what it restored: ``held_intents``) meanwhile,
+        which writes nothing and keeps it from clearing a session the PBX may still want."""
         now = self._mono()
         waiting: set[str] = set()
         for slot in self.people.values():
@@ -185,7 +188,7 @@ class Engine:
                 self._gated.add(slot.key)
                 waiting |= unconfirmed
                 slot.last_event = "start: waiting for the PBX"
-                hold = (held or {}).get(slot.key)
+                hold = (held or {}).get(slot.object_id or "")
                 slot.previous = hold
                 if hold is not None and slot.config.publish and slot.object_id is not None:
                     self._publish(slot.config.tenant, slot.object_id, hold, "waiting for the PBX")
@@ -303,7 +306,12 @@ class Engine:
         self._recheck_gate()
 
     def _recheck_gate(self) -> None:
-        """Publish the people a snapshot (or a stale part of one) left with nothing unconfirmed."""
+        """Publish the people a snapshot (or a stale part of one) left with nothing unconfirmed;
+        forget the trust timer once no restored state is left unconfirmed."""
+        if self._trust_until is not None and not any(
+            cell[2].restored for slot in self.people.values() for cell in slot.endpoints.values()
+        ):
+            self._trust_until = None
         for key in list(self._gated):
             slot = self.people[key]
             if not self._unconfirmed(slot):
@@ -476,6 +484,28 @@ class Engine:
 
     def slots(self) -> Iterable[PersonSlot]:
         return self.people.values()
+
+
+def held_intents(records: Iterable[PublishedRecord], wall: datetime) -> dict[str, TeamsIntent]:
+    """Object id -> the intent that asks a publisher for exactly what it restores from ``records``
+    at ``wall`` (the planner's restore rule: an unexpired session, a preferred presence not past its
+    expiry), so desiring it writes nothing."""
+    held: dict[str, TeamsIntent] = {}
+    for record in records:
+        session = record.session
+        if record.session_expires_at is None or record.session_expires_at <= wall:
+            session = None
+        preferred, expiry = record.preferred, DEFAULT_PREFERRED_EXPIRY
+        if record.preferred_expires_at is not None:
+            expiry = record.preferred_expires_at - wall
+            preferred = preferred if expiry > timedelta(0) else None
+        try:
+            intent = TeamsIntent(session, preferred, expiry if preferred else None, "restored")
+        except ValueError:
+            log.warning("unusable stored presence for %s (not held at start)", record.person_id)
+            continue
+        held[record.person_id] = intent
+    return held
 
 
 class _Tables(dict[str, MappingTable]):

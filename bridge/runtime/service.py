@@ -18,7 +18,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
-from datetime import timedelta
 
 from adapters.base import Adapter, AdapterDeps, AdapterEvent
 from bridge.config import BridgeConfig
@@ -28,7 +27,7 @@ from bridge.kit.metrics import Metrics
 from bridge.kit.supervisor import Body, Supervisor
 from bridge.presence import Pair, TeamsIntent
 from bridge.runtime import pbx_owned, rules
-from bridge.runtime.engine import Engine, PersonSlot
+from bridge.runtime.engine import Engine, PersonSlot, held_intents
 from bridge.runtime.metrics_export import ServiceMetrics, flat, service_readings
 from bridge.runtime.pbx_side import build_adapters
 from bridge.runtime.resolver import Resolver
@@ -36,7 +35,6 @@ from bridge.runtime.status import status_row
 from bridge.runtime.store import StateStore
 from bridge.runtime.tenant import TenantRuntime, build_tenant, build_tenants, build_watcher, token_provider
 from bridge.runtime.watched import watched_by_tenant
-from bridge.teams.planner import DEFAULT_PREFERRED_EXPIRY
 from bridge.teams.watcher import AdapterCommand, Watcher
 
 __all__ = ["BridgeService", "TenantRuntime", "build_adapters", "build_tenant", "token_provider"]
@@ -168,33 +166,14 @@ class BridgeService:
                 await tenant.aclose()
 
     def _held(self) -> dict[str, TeamsIntent]:
-        """Person key -> what their tenant's publisher will restore from the store, as the intent the
-        start-up gate holds (DESIGN 14): desiring exactly that writes nothing, and keeps the
-        publisher from clearing a session the PBX's first snapshot may still want."""
-        wall = self.clock.now()
+        """Object id -> what the publishers will restore from the store (``engine.held_intents``),
+        which the start-up gate holds while it waits (DESIGN 14)."""
         held: dict[str, TeamsIntent] = {}
         for tenant in self.tenants:
             try:
-                records = self.store.load_published(tenant)
+                held.update(held_intents(self.store.load_published(tenant).values(), self.clock.now()))
             except BridgeError as exc:
                 log.warning("tenant %s: could not read what we published before the restart: %s", tenant, exc)
-                continue
-            for slot in self.engine.slots():
-                record = records.get(slot.object_id or "")
-                if record is None or slot.config.tenant != tenant:
-                    continue
-                session = record.session
-                if record.session_expires_at is None or record.session_expires_at <= wall:
-                    session = None
-                preferred, expiry = record.preferred, DEFAULT_PREFERRED_EXPIRY
-                if record.preferred_expires_at is not None:
-                    expiry = record.preferred_expires_at - wall
-                    preferred = preferred if expiry > timedelta(0) else None
-                try:
-                    intent = TeamsIntent(session, preferred, expiry if preferred else None, "restored")
-                    held[slot.key] = intent
-                except ValueError:
-                    log.warning("tenant %s: unusable stored presence for %s", tenant, slot.label)
         return held
 
     def _pumper(self, adapter: Adapter) -> Body:
