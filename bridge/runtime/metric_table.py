@@ -122,6 +122,8 @@ _ROWS: tuple[tuple[str, Kind, Source, str], ...] = (
     ("adapter_rejected_bad_json", C, _A, "requests or lines that were not JSON"),
     ("adapter_rejected_schema", C, _A, "requests or lines with a schema error"),
     ("adapter_rejected_oversize", C, _A, "bodies or lines over the size limit"),
+    ("adapter_rejected_time", C, _A, "requests or lines whose `at` was too far ahead or unrepresentable"),
+    ("adapter_snapshots", C, _A, "full-state snapshots accepted from a CTI client"),
     ("adapter_rejected_request", C, _A, "HTTP requests with a wrong method, media type or length"),
     ("adapter_bad_token", C, _A, "requests or connections with a missing or wrong token"),
     ("adapter_listener_failures", C, _A, "listeners that could not be bound"),

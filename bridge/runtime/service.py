@@ -27,7 +27,7 @@ from bridge.kit.metrics import Metrics
 from bridge.kit.supervisor import Body, Supervisor
 from bridge.presence import Pair, TeamsIntent
 from bridge.runtime import pbx_owned, rules
-from bridge.runtime.engine import Engine, PersonSlot
+from bridge.runtime.engine import Engine, PersonSlot, held_intents
 from bridge.runtime.metrics_export import ServiceMetrics, flat, service_readings
 from bridge.runtime.pbx_side import build_adapters
 from bridge.runtime.resolver import Resolver
@@ -138,14 +138,14 @@ class BridgeService:
     async def run(self) -> None:
         """Run until cancelled. Stops adapters on the way out; never clears Teams (SIGTERM rule)."""
         try:
-            self.engine.restore(self.store.load_endpoints())
+            self.engine.restore(self.store.load_endpoints(), wall=self.clock.now())
         except BridgeError as exc:
             log.warning("could not restore endpoint states: %s", exc)
         pbx_owned.restore_adapters(self.store, self.adapters, self.clock.now())  # before they start
         resolving = any(p.upn for p in self.config.people)
         if resolving:
             await self.resolve_people()
-        self.engine.decide_all()
+        self.engine.decide_all(self._held())
         self._refresh_watched()
         if self.watchers:
             pbx_owned.restore_watchers(self.store, self.config.route, self.clock, self.watchers.values())
@@ -167,6 +167,17 @@ class BridgeService:
                     await adapter.stop()
             for tenant in self.tenants.values():
                 await tenant.aclose()
+
+    def _held(self) -> dict[str, TeamsIntent]:
+        """Object id -> what the publishers will restore from the store (``engine.held_intents``),
+        which the start-up gate holds while it waits (DESIGN 14)."""
+        held: dict[str, TeamsIntent] = {}
+        for tenant in self.tenants:
+            try:
+                held.update(held_intents(self.store.load_published(tenant).values(), self.clock.now()))
+            except BridgeError as exc:
+                log.warning("tenant %s: could not read what we published before the restart: %s", tenant, exc)
+        return held
 
     def _pumper(self, adapter: Adapter) -> Body:
         async def pump() -> None:
