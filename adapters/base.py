@@ -18,7 +18,7 @@ Frozen interface.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Protocol, runtime_checkable
@@ -41,6 +41,8 @@ __all__ = [
     "AdapterFactory",
     "Health",
     "HealthChange",
+    "OwnedWrite",
+    "OwnsWrites",
     "RoutableState",
     "WriteBack",
     "available_kinds",
@@ -117,6 +119,33 @@ class Adapter(Protocol):
     async def write_back(self, command: WriteBack) -> None:
         """Apply a Teams -> PBX command; raise AdapterError if it cannot."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedWrite:
+    """A value of ours still on the PBX, as the write-back that set it (from the state store).
+
+    ``held_for``: seconds since we set it, so a hold with a maximum keeps counting across restarts.
+    """
+
+    command: WriteBack
+    held_for: float = 0.0
+
+
+@runtime_checkable
+class OwnsWrites(Protocol):
+    """Optional, for an adapter that remembers its own writes (echo recognition, holds, release).
+
+    The runtime calls ``restore_owned`` with what the store says we own *before* ``start()``, so
+    the first resync already knows our own values and never reports them as the person's. ``read_back``
+    asks the PBX (connected) which of ``owned`` are still set, one human line each ("DND/1002=YES");
+    ``release`` uses it to verify. An adapter without this protocol keeps working: its writes are
+    still recorded, undone by ``release`` and reported there as not verified.
+    """
+
+    def restore_owned(self, owned: Sequence[OwnedWrite]) -> None: ...
+
+    async def read_back(self, owned: Sequence[OwnedWrite]) -> list[str]: ...
 
 
 class AdapterFactory(Protocol):

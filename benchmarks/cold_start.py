@@ -53,7 +53,7 @@ from bridge.emulator.state import PresenceState
 from bridge.kit.clock import FakeClock
 from bridge.model import EndpointState, LineState, Snapshot, StateChange, Toggle
 from bridge.presence import AVAILABLE, AWAY, IN_A_CALL, IN_A_CONFERENCE_CALL, PRESENTING, Pair, TeamsIntent
-from bridge.runtime.engine import Engine
+from bridge.runtime.engine import Engine, held_intents
 from bridge.runtime.store import PublishedRecord, StateStore
 
 NAME = "cold_start"
@@ -227,7 +227,7 @@ async def measure_ours(w: World, clock: FakeClock, store_path: Path) -> Ours:
 
             engine = our_engine(w.config, clock, store, publish)
             engine.restore(store.load_endpoints())
-            engine.decide_all()
+            engine.decide_all(held_intents(store.load_published().values(), clock.now()))
             task = asyncio.create_task(publisher.run(), name="bench-publisher")
             try:
                 await clock.settle()

@@ -47,7 +47,10 @@ def build_parser(emulator: bool = True) -> argparse.ArgumentParser:
     with_config("check", "validate the configuration, get a Graph token and check its roles")
     demo = with_config("demo", "emulated PBX + Graph emulator; with -c, dry-run that config", required=False)
     demo.add_argument("--duration", type=float, help="stop after N seconds (exit 0)")
-    with_config("release", "clear every Teams session and preferred presence we own")
+    release = with_config("release", "clear every Teams session and preferred presence we own")
+    release.add_argument(
+        "--retry-for", type=float, default=60.0, metavar="SECONDS", help="retry failed Teams clears this long"
+    )
     status = with_config("status", "the per-person table of a running bridge (GET /status)")
     status.add_argument("--json", action="store_true", help="raw JSON")
     mapping = sub.add_parser("mapping", help="people mapping tools")
@@ -223,20 +226,38 @@ async def _release(args: argparse.Namespace) -> int:
         from bridge.runtime.pbx_side import build_adapters
 
         adapters = build_adapters(config, AdapterDeps(SystemClock(), random.Random()))
-        failed = not await release_all(store, adapters, sys.stdout)
+        failed = not await release_all(store, adapters, sys.stdout, SystemClock().now())
         for name, cfg in config.tenants.items():
             tenant = build_tenant(name, cfg, clock=SystemClock(), store=store, rng=random.Random())
             try:
-                cleared = await tenant.publisher.release()
-                print(f"tenant {name}: {cleared} clear request(s) sent")
+                released = await tenant.publisher.release(retry_for=args.retry_for)
+                print(f"tenant {name}: {released.cleared} clear request(s) sent")
+                for person_id, what in sorted(released.still_set.items()):
+                    failed = True
+                    print(f"tenant {name}: NOT cleared for {_person_label(config, person_id)}: {what}")
             except BridgeError as exc:
                 failed = True
                 print(f"tenant {name}: release failed: {exc}", file=sys.stderr)
             finally:
                 await tenant.aclose()
+        # What the PBX told us before the release is no ground to publish again: the next `run`
+        # decides from the adapters' fresh reports (and clears whatever a failed release left).
+        try:
+            store.forget_endpoints()
+        except BridgeError as exc:
+            failed = True
+            print(f"presence-bridge: release: could not forget the stored PBX states: {exc}", file=sys.stderr)
     finally:
         store.close()
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _person_label(config: BridgeConfig, object_id: str) -> str:
+    """``Alice (a1a1...)``: the configured name beside the object id, as `status` shows people."""
+    for person in config.people:
+        if person.id == object_id and person.name:
+            return f"{person.name} ({object_id})"
+    return object_id
 
 
 async def _status(args: argparse.Namespace) -> int:

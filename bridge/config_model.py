@@ -203,7 +203,19 @@ class AdapterSection(ConfigModel):
 
 
 class StateConfig(ConfigModel):
+    """The state store, and how far state restored from it is trusted after a restart.
+
+    ``start_wait_seconds``: after a start, nobody with restored state is published until their
+    adapters' first snapshot (or a fresh event about each restored endpoint) arrived, or this long
+    passed (then the bridge decides with what it knows and logs it once). 0 turns the wait off.
+    ``restored_trust_seconds``: a restored endpoint state that no event or snapshot confirmed is
+    treated as unknown after this long (with the unknown grace), so a hang-up a push-only PBX sent
+    while the bridge was down cannot keep someone Busy for ever.
+    """
+
     path: Path = Path("presence-bridge.db")
+    start_wait_seconds: float = Field(default=30.0, ge=0, le=600)
+    restored_trust_seconds: float = Field(default=1800.0, gt=0, le=86400)
 
 
 class HttpConfig(ConfigModel):

@@ -12,6 +12,9 @@ Layers, highest precedence first (DESIGN section 5: dnd > call states > away > i
    expiry when ``dnd_preferred``. ``dnd: none`` skips this layer.
 2. **unknown grace**: when the busiest personal line is ``unknown``, the previous intent stands
    until ``unknown_grace`` after the latest endpoint went unknown; then the ``unknown`` row applies.
+   The grace keeps what is unknown, not what the PBX has just said: a previous intent showing the
+   ``dnd`` row is not kept once every personal endpoint's dnd is known and none is on (a fresh
+   explicit "DND off" beats the grace for that field; the rest of the layers decide at once).
 3. **line**: the busiest personal endpoint's row (``bridge.model.LINE_RANK``), with three rules:
    ``dialing`` shows only once it has lasted ``dialing_delay``; ``ringing`` shows ``ringing_personal``
    only for personal calls; and a conference never switches a call mid-way: when the row says the
@@ -91,8 +94,8 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
     ``line_since=None``, so the unknown grace (meant for adapter blips) does not hold anything.
     ``call_kind`` describes the current call: a line change without one resets it to personal.
     Any applied change confirms a restored state. Returns ``prev`` itself when nothing at all changed
-    (the engine then knows the decision cannot change either). ``dnd_ours`` takes the change's
-    ``echo`` whenever the change reports dnd and is applied.
+    (the engine then knows the decision cannot change either). ``dnd_ours`` (see ``_dnd_ours``):
+    a new DND value takes the change's ``echo``; a repeated one keeps its owner.
     """
     if prev is None:
         base = EndpointState()
@@ -119,8 +122,22 @@ def merge(prev: EndpointState | None, change: StateChange, mono: float) -> Endpo
         observed_at=base.observed_at if change.at is None else change.at,
         line_since=mono if line_changed else base.line_since,
         restored=False,
-        dnd_ours=base.dnd_ours if change.dnd is None else change.echo,
+        dnd_ours=_dnd_ours(base, change),
     )
+
+
+def _dnd_ours(base: EndpointState, change: StateChange) -> bool:
+    """Whether the DND now on the endpoint is the echo of our own write-back.
+
+    A changed value is ours only when the adapter recognised it as our echo. A repeated value (a
+    resync re-reports everything, with a new line or ``at`` beside it) is no action by anyone: it
+    keeps its owner, or becomes ours when the adapter says it is our echo (ownership restored).
+    """
+    if change.dnd is None:
+        return base.dnd_ours
+    if change.dnd is base.dnd:
+        return base.dnd_ours or change.echo
+    return change.echo
 
 
 def _is_stale(prev: EndpointState, change: StateChange) -> bool:
@@ -181,7 +198,8 @@ def decide(
         went_unknown = _latest(s.line_since for _, s in personal if s.line is LineState.UNKNOWN)
         until = went_unknown + table.unknown_grace
         if mono < until:
-            if previous is not None:
+            dnd_known = all(s.dnd is not Toggle.UNKNOWN for _, s in personal)
+            if previous is not None and not (dnd_known and shows_dnd(previous, table)):
                 cause = f"unknown on {where}: keeping the last state for {table.unknown_grace:g} s"
                 return Decision(previous, until, line, cause)
             recheck = until
@@ -238,6 +256,15 @@ def decide(
 
     # 7. idle
     return _show(None, recheck, line, f"{line} on {where}")
+
+
+def shows_dnd(intent: TeamsIntent, table: MappingTable) -> bool:
+    """Whether ``intent`` is the dnd layer's: the preferred DND, or the ``dnd`` row's session when
+    no call row shows the same pair (a call pair may be a call: the grace keeps it)."""
+    if intent.preferred == PREFERRED_DND:
+        return True
+    dnd = table.dnd
+    return isinstance(dnd, Pair) and intent.session == dnd and dnd not in table.call_pairs
 
 
 def _busyness(state: EndpointState) -> int:

@@ -42,7 +42,7 @@ from bridge.model import (
     StateChange,
     Toggle,
 )
-from bridge.policy import NEVER, PREFERRED_DND, Decision, describe
+from bridge.policy import NEVER, PREFERRED_DND, Decision, describe, shows_dnd
 from bridge.presence import IN_A_CALL, PRESENTING, SESSION_PAIRS, Pair, TeamsIntent
 
 # One endpoint as the engine keeps it: [key, role, state], mutable so an event replaces the state in
@@ -53,6 +53,7 @@ Cell = list[Any]
 _PERSONAL = EndpointRole.PERSONAL
 _PERSONAL_CALL = CallKind.PERSONAL
 _ON = Toggle.ON
+_DND_UNKNOWN = Toggle.UNKNOWN
 _UNKNOWN = LineState.UNKNOWN
 _UNAVAILABLE = LineState.UNAVAILABLE
 _RINGING = LineState.RINGING
@@ -126,7 +127,7 @@ def fast_merge(prev: EndpointState | None, change: StateChange, mono: float) -> 
             prev_at if at is None else at,
             mono if line_changed else prev_since,
             False,
-            prev_ours if dnd is None else change.echo,
+            prev_ours if dnd is None else (prev_ours or change.echo) if dnd is prev_dnd else change.echo,
         ),
     )
 
@@ -165,6 +166,7 @@ def fast_decide(
     last_change = NEVER
     unknown_since = NEVER
     dnd_key: EndpointKey | None = None
+    dnd_unknown = False
     away_key: EndpointKey | None = None
     wrapup_key: EndpointKey | None = None
     rank_of = LINE_RANK
@@ -182,8 +184,11 @@ def fast_decide(
             rank = rank_of[s_line] if s_line is not _UNKNOWN else 0
         if rank > best:
             best, busy_key, busy_state = rank, key, state
-        if s_dnd is _ON and dnd_key is None and not s_ours:
-            dnd_key = key
+        if s_dnd is _ON:
+            if dnd_key is None and not s_ours:
+                dnd_key = key
+        elif s_dnd is _DND_UNKNOWN:
+            dnd_unknown = True
         if s_away is _ON and away_key is None:
             away_key = key
         if wrapup_key is None and s_agent.wrapup:
@@ -217,7 +222,7 @@ def fast_decide(
     if line is _UNKNOWN:
         until = unknown_since + table.unknown_grace
         if mono < until:
-            if previous is not None:
+            if previous is not None and (dnd_unknown or not shows_dnd(previous, table)):
                 cause = f"unknown on {where}: keeping the last state for {table.unknown_grace:g} s"
                 return Decision(previous, until, line, cause)
             recheck = until

@@ -26,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel
 
+from adapters.asterisk_ami import ownership
 from adapters.asterisk_ami.condition import Condition
 from adapters.asterisk_ami.config import AmiConfig
 from adapters.asterisk_ami.episodes import Episodes
@@ -50,11 +51,11 @@ from adapters.asterisk_ami.writeback import (
     routable_actions,
     sanitize,
 )
-from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, WriteBack
+from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, OwnedWrite, WriteBack
 from adapters.sdk import ConnectionAdapter, Session
 from bridge.errors import AdapterAuthError, AdapterError
 from bridge.kit.backoff import Backoff
-from bridge.model import StateChange, Toggle
+from bridge.model import Snapshot, StateChange, Toggle
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ class AmiAdapter(ConnectionAdapter):
         facts += await self._list(session, "QueueStatus", []) or []
         self._tracker.begin_resync()
         self._tracker.learn(facts)
-        self.emit(self._tracker.snapshot())
+        self.emit(self._owned_marked(self._tracker.snapshot()))
         self._resyncing = False
         held, self._held = self._held, []
         for message in held:
@@ -316,6 +317,52 @@ class AmiAdapter(ConnectionAdapter):
             if change.dnd is not None and not change.echo and self._ledger.owned(change.endpoint.extension):
                 self._ledger.released(change.endpoint.extension)  # the person acted: theirs now
             self.emit(change)
+
+    # --- ownership across restarts (adapters.base.OwnsWrites) ---------------------------
+
+    def restore_owned(self, owned: Sequence[OwnedWrite]) -> None:
+        """Before ``start()``: the PBX DND of ours a previous run left on, so the first resync
+        reports it as our echo (never the person's own) and a later "off" is ours to send."""
+        now = self.clock.monotonic()
+        for item in owned:
+            if item.command.pbx_dnd:
+                self._ledger.took(item.command.extension, now, held_for=item.held_for)
+
+    def _owned_marked(self, snapshot: Snapshot) -> Snapshot:
+        marked, found_off = ownership.mark_owned_dnd(snapshot, self._ledger.owned)
+        for extension in found_off:  # switched off by someone while we were away: not ours now
+            log.info("AMI %s: PBX DND we set on %s was switched off meanwhile", self.name, extension)
+            self._ledger.released(extension)
+        return marked
+
+    async def read_back(self, owned: Sequence[OwnedWrite]) -> list[str]:
+        """Which of ``owned`` the PBX still holds, one line each (``release`` verifies with it)."""
+        session = self._connected_session()
+        remains: list[str] = []
+        for item in owned:
+            ext = item.command.extension
+            devices = self._tracker.freepbx_device_ids(ext) if item.command.pbx_dnd else ()
+            for probe in ownership.read_back_probes(item.command, self._config.teams_family, devices):
+                reply = await session.send(probe.action.name, probe.action.headers)
+                value = ownership.probe_value(probe, reply)
+                if value is None:
+                    remains.append(f"{probe.what}: cannot be read back")
+                elif ownership.still_set(probe, value):
+                    remains.append(f"{probe.what}={value}")
+            if item.command.queue_pause:
+                facts = await self._list(session, "QueueStatus", [])
+                if facts is None:
+                    remains.append(f"queue pauses of {ext}: cannot be read back")
+                    continue
+                interfaces = [i for i, _ in self._tracker.member_interfaces(ext)]
+                remains += ownership.paused_by_us(facts, interfaces)
+        return remains
+
+    def _connected_session(self) -> AmiSession:
+        session = self._session
+        if session is None or self.health not in (Health.CONNECTED, Health.DEGRADED):
+            raise AdapterError(f"AMI {self.name} is not connected ({self.health})")
+        return session
 
     # --- write-back ------------------------------------------------------------------
 

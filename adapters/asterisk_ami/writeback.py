@@ -5,7 +5,8 @@
   (``freepbx_hints``), so it never feeds back into line state.
 * FreePBX DND (opt-in): exactly what FreePBX does itself (reference 4.1): ``DND/<ext>`` = ``YES``
   or deleted, ``Custom:DND<ext>`` and ``Custom:DEVDND<device>`` = ``BUSY`` / ``UNAVAILABLE``.
-  ``DndLedger`` remembers what we switched on, caps it (8 h) and forgets it when the person acts.
+  ``DndLedger`` remembers what we switched on, caps it (8 h) and forgets it when the person acts;
+  it is rebuilt from the state store before the first resync (``ownership.py``).
 * Queue pause with reason ``teams:<state>``; unpause only while that reason is still ours.
 
 Values are sanitised: no CR/LF anywhere (header injection, trap 13), no commas where a function
@@ -120,8 +121,9 @@ class DndLedger:
     def owned(self, extension: str) -> bool:
         return extension in self._until
 
-    def took(self, extension: str, now: float) -> None:
-        self._until[extension] = now + self._max_hold
+    def took(self, extension: str, now: float, held_for: float = 0.0) -> None:
+        """We switched it on ``held_for`` seconds ago (0: now; more: restored after a restart)."""
+        self._until[extension] = now - held_for + self._max_hold
 
     def released(self, extension: str) -> None:
         self._until.pop(extension, None)

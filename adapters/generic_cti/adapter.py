@@ -6,6 +6,9 @@ rebinding with backoff on the same port, health and the ``listener_failures`` co
 :class:`~adapters.sdk.ListenerAdapter`; this module only serves. A wrong client token is the
 client's problem: it is answered 401, counted, and leaves health alone.
 
+A snapshot (the PBX's full state: asked for on every TCP login, sent by an HTTP PBX when it
+starts) is emitted as one ``Snapshot``, which resets the endpoints it does not list.
+
 Events about endpoints the configuration routes to nobody (``deps.mapped``) are answered as
 ``ignored`` and counted instead of emitted.
 """
@@ -26,6 +29,7 @@ from adapters.generic_cti.ingest import Ingest, Outcome
 from adapters.generic_cti.tcp_ingress import TcpListener
 from adapters.sdk import Listener, ListenerAdapter
 from bridge.errors import AdapterError
+from bridge.model import Snapshot
 
 
 class _Front(Protocol):
@@ -50,7 +54,9 @@ class CtiAdapter(ListenerAdapter):
         if config.tcp_bind is not None:
             listen["tcp"] = config.tcp_bind
         super().__init__(name, deps, listen)
-        self._ingest = Ingest(name, mapped=deps.mapped)
+        self._ingest = Ingest(
+            name, mapped=deps.mapped, now=deps.clock.now, max_future=config.max_future_seconds
+        )
         token = config.token.get_secret_value()
         self._fronts: dict[str, _Front] = {}
         if "http" in listen:
@@ -98,6 +104,9 @@ class CtiAdapter(ListenerAdapter):
                 await front.close()
 
     def _emit(self, outcome: Outcome) -> None:
+        if outcome.snapshot:
+            self.emit(Snapshot(self.name, outcome.changes, partial=False, at=outcome.at))
+            return
         for change in outcome.changes:
             self.emit(change)
 

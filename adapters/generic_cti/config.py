@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, model_validator
 
+from adapters.generic_cti.parse import DEFAULT_MAX_FUTURE
 from bridge.kit.config_types import ConfigModel, Fix, ListenAddress, parse_listen
 
 MIN_TOKEN_LENGTH = 8
@@ -33,6 +34,12 @@ class CtiConfig(ConfigModel):
     )
     max_body_bytes: int = Field(default=262144, gt=0, description="largest HTTP request body accepted")
     max_line_bytes: int = Field(default=16384, gt=0, description="largest TCP line accepted")
+    max_future_seconds: float = Field(
+        default=DEFAULT_MAX_FUTURE,
+        ge=0,
+        le=300,
+        description="how far an event's `at` may be ahead of the bridge's clock (more: refused)",
+    )
 
     @model_validator(mode="after")
     def _some_listener(self) -> CtiConfig:

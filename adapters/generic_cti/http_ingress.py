@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.generic_cti.ingest import Ingest, Outcome, token_matches
-from adapters.generic_cti.parse import CtiJsonError, CtiParseError
+from adapters.generic_cti.parse import CtiJsonError, CtiParseError, CtiTimeError
 from bridge.kit.asgi import AsgiServer
 
 log = logging.getLogger(__name__)
@@ -22,11 +22,14 @@ _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SHUTDOWN_GRACE_SECONDS = 2
 
 
+_KINDS: dict[type[CtiParseError], str] = {CtiJsonError: "bad_json", CtiTimeError: "time"}
+
+
 def error_body(exc: CtiParseError) -> dict[str, object]:
     """The JSON answer to a rejected request (shared with the TCP front end)."""
     return {
         "error": str(exc),
-        "kind": "bad_json" if isinstance(exc, CtiJsonError) else "schema",
+        "kind": _KINDS.get(type(exc), "schema"),
         "index": exc.index,
         "field": exc.field,
     }

@@ -10,8 +10,15 @@ import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from adapters.generic_cti.parse import CtiJsonError, CtiParseError, parse_events
+from adapters.generic_cti.parse import (
+    DEFAULT_MAX_FUTURE,
+    CtiJsonError,
+    CtiParseError,
+    CtiTimeError,
+    parse_request,
+)
 from bridge.model import EndpointKey, StateChange
 
 log = logging.getLogger(__name__)
@@ -21,6 +28,8 @@ COUNTER_NAMES = (
     "ignored_unmapped",  # valid events about extensions nobody is mapped to
     "rejected_bad_json",  # requests/lines that were not JSON
     "rejected_schema",  # requests/lines with a schema error (nothing applied)
+    "rejected_time",  # requests/lines with an `at` too far ahead or unrepresentable (nothing applied)
+    "snapshots",  # snapshots (the PBX's full state) accepted
     "rejected_oversize",  # bodies over max_body_bytes, lines over max_line_bytes
     "rejected_request",  # wrong method, media type or path on the HTTP side
     "bad_token",  # requests/connections with a missing or wrong token
@@ -52,6 +61,8 @@ class Outcome:
     changes: tuple[StateChange, ...] = ()
     ignored: tuple[Ignored, ...] = ()
     error: CtiParseError | None = None
+    snapshot: bool = False  # the changes are the PBX's full state (``bridge.model.Snapshot``)
+    at: datetime | None = None  # the snapshot's own time, if it gave one
 
     @property
     def accepted(self) -> int:
@@ -65,10 +76,15 @@ def token_matches(presented: str, expected: str) -> bool:
 
 @dataclass
 class Ingest:
-    """Counters plus the all-or-nothing parse of one request for adapter ``name``."""
+    """Counters plus the all-or-nothing parse of one request for adapter ``name``.
+
+    ``now`` (the adapter's clock) bounds the PBX's ``at``: more than ``max_future`` seconds ahead is
+    refused; without it, any representable ``at`` passes."""
 
     name: str
     mapped: Callable[[EndpointKey], bool] | None = None
+    now: Callable[[], datetime] | None = None
+    max_future: float = DEFAULT_MAX_FUTURE
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTER_NAMES, 0))
 
     def count(self, counter: str, n: int = 1) -> None:
@@ -76,9 +92,14 @@ class Ingest:
 
     def offer(self, body: bytes, source: str) -> Outcome:
         try:
-            changes = parse_events(body, self.name)
+            now = None if self.now is None else self.now()
+            request = parse_request(body, self.name, now=now, max_future=self.max_future)
         except CtiJsonError as exc:
             self.count("rejected_bad_json")
+            log.info("cti %s: rejected request from %s: %s", self.name, source, exc)
+            return Outcome(error=exc)
+        except CtiTimeError as exc:
+            self.count("rejected_time")
             log.info("cti %s: rejected request from %s: %s", self.name, source, exc)
             return Outcome(error=exc)
         except CtiParseError as exc:
@@ -87,7 +108,7 @@ class Ingest:
             return Outcome(error=exc)
         kept: list[StateChange] = []
         ignored: list[Ignored] = []
-        for index, change in enumerate(changes):
+        for index, change in enumerate(request.changes):
             key = change.endpoint
             if self.mapped is not None and not self.mapped(key):
                 ignored.append(Ignored(index, key.extension, key.context, key.device))
@@ -96,4 +117,7 @@ class Ingest:
                 kept.append(change)
         self.count("accepted", len(kept))
         self.count("ignored_unmapped", len(ignored))
-        return Outcome(changes=tuple(kept), ignored=tuple(ignored))
+        if request.snapshot:
+            self.count("snapshots")
+            log.info("cti %s: snapshot from %s: %d endpoint(s) not at rest", self.name, source, len(kept))
+        return Outcome(changes=tuple(kept), ignored=tuple(ignored), snapshot=request.snapshot, at=request.at)

@@ -11,12 +11,27 @@ An event (docs/cti.md)::
      "call_kind": "personal", "at": "2026-11-28T10:00:00Z"}
 
 Only ``extension`` is required; an absent (or null) field means "unchanged".
+
+A snapshot (the PBX's full state, asked for after a TCP login and sent by an HTTP PBX when it
+starts or lost contact) is an envelope around events::
+
+    {"snapshot": true, "events": [{"extension": "1001", "line": "in_call"}], "at": "..."}
+
+Each listed event is that endpoint's whole state: an absent field is its resting value (idle, DND
+and away off, no agent, personal), not "unchanged". Endpoints not listed are at rest too (the core
+resets them: ``bridge.model.Snapshot`` with ``partial=False``).
+
+Time from the PBX is bounded: an ``at`` that cannot be represented, or more than ``max_future``
+seconds ahead of ``now``, rejects the request (``CtiTimeError``, field ``at``). An accepted ``at``
+in the future would make every later event of that endpoint "stale" until the clock catches up,
+so the tolerance is also the longest an endpoint can be frozen by a PBX clock running ahead.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +40,7 @@ from bridge.model import AgentState, CallKind, EndpointKey, LineState, StateChan
 
 MAX_NAME_LENGTH = 128  # extension, context, device
 MAX_REASON_LENGTH = 256
+DEFAULT_MAX_FUTURE = 5.0  # seconds an ``at`` may be ahead of our clock (docs/cti.md says why)
 
 
 class CtiParseError(BridgeError):
@@ -45,6 +61,10 @@ class CtiParseError(BridgeError):
 
 class CtiJsonError(CtiParseError):
     """The body is not JSON (or not UTF-8): nothing could be read from it."""
+
+
+class CtiTimeError(CtiParseError):
+    """An ``at`` outside what we accept: unrepresentable, or too far in the future."""
 
 
 # --- The one table of string vocabularies ---------------------------------------------
@@ -122,7 +142,21 @@ def _at(index: int, path: str, value: object) -> datetime:
         ) from None
     if stamp.tzinfo is None or stamp.utcoffset() is None:
         raise CtiParseError(index, path, f"needs a time zone (Z or +hh:mm): {_show(value)}")
-    return stamp.astimezone(UTC)
+    try:
+        return stamp.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past datetime.max in UTC
+        raise CtiTimeError(index, path, f"outside the representable time range: {_show(value)}") from None
+
+
+def check_time(index: int | None, path: str, at: datetime, now: datetime, max_future: float) -> None:
+    """Raise CtiTimeError when ``at`` is more than ``max_future`` seconds ahead of ``now``."""
+    ahead = (at - now).total_seconds()
+    if ahead > max_future:
+        raise CtiTimeError(
+            index,
+            path,
+            f"{ahead:.0f} s in the future (at most {max_future:g} s accepted; is the PBX clock right?)",
+        )
 
 
 def _agent(index: int, path: str, value: object) -> AgentState:
@@ -170,8 +204,17 @@ def _reject_unknown(index: int, obj: dict[str, object], allowed: frozenset[str],
 # --- Requests -------------------------------------------------------------------------
 
 
-def parse_event(obj: object, index: int, adapter: str) -> StateChange:
-    """One decoded JSON value -> one partial update (raises CtiParseError)."""
+def parse_event(
+    obj: object,
+    index: int,
+    adapter: str,
+    *,
+    now: datetime | None = None,
+    max_future: float = DEFAULT_MAX_FUTURE,
+) -> StateChange:
+    """One decoded JSON value -> one partial update (raises CtiParseError).
+
+    With ``now``, an ``at`` more than ``max_future`` seconds ahead of it is refused."""
     if not isinstance(obj, dict):
         raise CtiParseError(index, None, f"an event must be a JSON object, got {_show(obj)}")
     _reject_unknown(index, obj, EVENT_FIELDS)
@@ -188,6 +231,9 @@ def parse_event(obj: object, index: int, adapter: str) -> StateChange:
         for name, decode in STATE_FIELDS.items()
         if obj.get(name) is not None
     }
+    at = values.get("at")
+    if now is not None and isinstance(at, datetime):
+        check_time(index, "at", at, now, max_future)
     return StateChange(endpoint=key, **values)  # type: ignore[arg-type]
 
 
@@ -224,11 +270,69 @@ def decode_json(body: bytes) -> object:
         raise CtiJsonError(None, None, "invalid JSON: nested too deeply") from None
 
 
-def parse_events(body: bytes, adapter: str) -> list[StateChange]:
-    """A request body (one event or an array) -> its updates, all or nothing."""
+@dataclass(frozen=True, slots=True)
+class CtiRequest:
+    """One parsed request: its updates, and whether it is a snapshot (the PBX's full state)."""
+
+    changes: tuple[StateChange, ...]
+    snapshot: bool = False
+    at: datetime | None = None
+
+
+SNAPSHOT_FIELDS = frozenset({"snapshot", "events", "at"})
+
+
+def _at_rest(change: StateChange) -> StateChange:
+    """A snapshot's event: every field it leaves out is at rest (the endpoint's whole state)."""
+    return StateChange(
+        endpoint=change.endpoint,
+        line=LineState.IDLE if change.line is None else change.line,
+        dnd=Toggle.OFF if change.dnd is None else change.dnd,
+        away=Toggle.OFF if change.away is None else change.away,
+        agent=AgentState() if change.agent is None else change.agent,
+        call_kind=CallKind.PERSONAL if change.call_kind is None else change.call_kind,
+        at=change.at,
+    )
+
+
+def _snapshot(value: dict[str, object], adapter: str, now: datetime | None, max_future: float) -> CtiRequest:
+    for key in value:
+        if key not in SNAPSHOT_FIELDS:
+            raise CtiParseError(None, key, f"unknown key; allowed: {', '.join(sorted(SNAPSHOT_FIELDS))}")
+    if value["snapshot"] is not True:
+        raise CtiParseError(None, "snapshot", f"must be true, got {_show(value['snapshot'])}")
+    events = value.get("events", [])
+    if not isinstance(events, list):
+        raise CtiParseError(None, "events", f"must be an array of events, got {_show(events)}")
+    at: datetime | None = None
+    if value.get("at") is not None:
+        at = _at(None, "at", value["at"])  # type: ignore[arg-type]
+        if now is not None:
+            check_time(None, "at", at, now, max_future)
+    events_of = [
+        parse_event(item, i, adapter, now=now, max_future=max_future) for i, item in enumerate(events)
+    ]
+    return CtiRequest(tuple(_at_rest(change) for change in events_of), snapshot=True, at=at)
+
+
+def parse_request(
+    body: bytes, adapter: str, *, now: datetime | None = None, max_future: float = DEFAULT_MAX_FUTURE
+) -> CtiRequest:
+    """A request body (one event, an array, or a snapshot envelope) -> its updates, all or nothing."""
     value = decode_json(body)
     if isinstance(value, list):
-        return [parse_event(item, i, adapter) for i, item in enumerate(value)]
+        return CtiRequest(
+            tuple(
+                parse_event(item, i, adapter, now=now, max_future=max_future) for i, item in enumerate(value)
+            )
+        )
     if isinstance(value, dict):
-        return [parse_event(value, 0, adapter)]
+        if "snapshot" in value:
+            return _snapshot(value, adapter, now, max_future)
+        return CtiRequest((parse_event(value, 0, adapter, now=now, max_future=max_future),))
     raise CtiParseError(None, None, f"expected a JSON object or an array of objects, got {_show(value)}")
+
+
+def parse_events(body: bytes, adapter: str) -> list[StateChange]:
+    """A request body -> its updates, all or nothing (a snapshot's events included)."""
+    return list(parse_request(body, adapter).changes)

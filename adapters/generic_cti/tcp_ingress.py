@@ -1,5 +1,10 @@
 """TCP front end: JSON lines. The first line is ``{"token": "..."}``; then one event (object
-or array) per line, each answered by one JSON ack line (docs/cti.md)."""
+or array) or snapshot per line, each answered by one JSON ack line (docs/cti.md).
+
+The login's ack asks for a snapshot (``{"ok": true, "request": "snapshot"}``): TCP is push-only,
+so whatever changed while the connection (or the bridge) was down is only learnt from one. The
+request rides on the ack rather than on a line of its own, so "one answer line per line sent"
+stays true for clients that never heard of snapshots."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ log = logging.getLogger(__name__)
 
 
 AUTH_TIMEOUT_SECONDS = 10.0  # a connection that has not sent its token by then is closed
+LOGIN_ACK: dict[str, object] = {"ok": True, "request": "snapshot"}  # docs/cti.md, "Snapshots"
 
 
 class _LineTooLong(Exception):
@@ -138,7 +144,7 @@ class TcpListener:
                 ingest.count("bad_token")
                 await self._answer(writer, {"ok": False, "error": "unauthorized"})
                 return
-            await self._answer(writer, {"ok": True})
+            await self._answer(writer, LOGIN_ACK)
             while (line := await _read_line(reader, self._max_line)) is not None:
                 if not line.strip():
                     continue  # blank lines keep the connection alive

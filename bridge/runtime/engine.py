@@ -14,6 +14,18 @@ cached per adapter on their slot (``_Tables``). Both caches belong to the engine
 ``tests/runtime/test_engine_fast_path.py`` replays random event sequences through an engine and
 through the reference policy (``bridge.policy``) folded over plain dicts, and requires the same
 decisions for every person at every step.
+
+After a restart (DESIGN 14, "Start-up waits for the PBX"), state restored from the store is a guess:
+
+- **start-up gate** (``decide_all``): a person with a restored endpoint state is not published
+  until every such endpoint is confirmed (a fresh event about it, or its adapter's first snapshot)
+  or ``state.start_wait_seconds`` passed (then decided from what is known, logged once). Meanwhile
+  the publisher is told to keep what it restored (``held``), so a restart writes nothing by itself.
+- **bounded trust**: a restored state still unconfirmed ``state.restored_trust_seconds`` after the
+  restore becomes unknown (line, dnd, away), so the unknown grace applies and then the ``unknown``
+  row: a push-only PBX's hang-up lost while the bridge was down cannot keep anyone Busy for ever.
+- a restored ``observed_at`` later than the wall clock at restore is dropped: a PBX time from the
+  future must not make every later event of that endpoint "stale" across restarts.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from adapters.base import AdapterEvent, Health, HealthChange
 from bridge.config import BridgeConfig, PersonConfig
@@ -34,6 +47,8 @@ from bridge.policy import Decision, describe
 from bridge.policy_fast import Cell, fast_decide, fast_merge
 from bridge.presence import TeamsIntent
 from bridge.runtime.store import StateStore
+from bridge.teams.ownership import PublishedRecord
+from bridge.teams.planner import DEFAULT_PREFERRED_EXPIRY
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +126,13 @@ class Engine:
             "store_errors": 0,
         }
         self._store_failing = False
+        state = config.state
+        self._start_wait = state.start_wait_seconds
+        self._trust = state.restored_trust_seconds
+        self._gated: set[str] = set()  # people not published until their restored state is confirmed
+        self._synced: set[str] = set()  # adapters that delivered a snapshot since the start
+        self._gate_until: float | None = None  # monotonic end of the start-up wait
+        self._trust_until: float | None = None  # monotonic end of the restored states' trust
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -118,10 +140,13 @@ class Engine:
         slot = self.people[person_key]
         slot.object_id = object_id
 
-    def restore(self, endpoints: Mapping[EndpointKey, EndpointState]) -> int:
-        """Load endpoint states saved before a restart (marked restored, timers from now)."""
+    def restore(self, endpoints: Mapping[EndpointKey, EndpointState], *, wall: datetime | None = None) -> int:
+        """Load endpoint states saved before a restart (marked restored, timers from now).
+
+        With ``wall`` (the clock's time now), a PBX time later than it is dropped (see the module
+        docstring). Restored states are trusted for ``state.restored_trust_seconds`` from now."""
         now = self._mono()
-        restored = 0
+        restored = future = 0
         for key, state in endpoints.items():
             routed = self._route(key)
             if routed is None:
@@ -129,15 +154,68 @@ class Engine:
             slot, role, cell = routed
             if role is _IGNORE:
                 continue
-            cell[2] = state._replace(line_since=now, restored=True)
+            observed = state.observed_at
+            if wall is not None and observed is not None and observed > wall:
+                observed, future = None, future + 1
+            cell[2] = state._replace(line_since=now, restored=True, observed_at=observed)
             slot.endpoints[key] = cell
             self._endpoint_owner[key] = slot.key
             restored += 1
+        if future:
+            log.warning(
+                "%d restored endpoint state(s) carried a PBX time in the future; dropped it, so their "
+                "next events are not taken for stale",
+                future,
+            )
+        if restored:
+            self._trust_until = now + self._trust
         return restored
 
-    def decide_all(self) -> None:
+    def decide_all(self, held: Mapping[str, TeamsIntent] | None = None) -> None:
+        """The decisions at start. A person nothing is known about is not published (their first
+        event decides); a person with restored state waits behind the start-up gate, and the
+        publisher is told to keep ``held[object id]`` (what it restored: ``held_intents``) meanwhile,
+        which writes nothing and keeps it from clearing a session the PBX may still want."""
+        now = self._mono()
+        waiting: set[str] = set()
         for slot in self.people.values():
+            if not slot.endpoints:
+                slot.decision = fast_decide((), slot.table_for, None, now)
+                slot.previous = slot.decision.intent
+                continue
+            unconfirmed = self._unconfirmed(slot)
+            if self._start_wait > 0 and unconfirmed:
+                self._gated.add(slot.key)
+                waiting |= unconfirmed
+                slot.last_event = "start: waiting for the PBX"
+                hold = (held or {}).get(slot.object_id or "")
+                slot.previous = hold
+                if hold is not None and slot.config.publish and slot.object_id is not None:
+                    self._publish(slot.config.tenant, slot.object_id, hold, "waiting for the PBX")
+                continue
             self._decide(slot, "start", force=True)
+        if self._gated:
+            self._gate_until = now + self._start_wait
+            log.info(
+                "start: %d people with restored state wait up to %g s for the first snapshot of %s",
+                len(self._gated),
+                self._start_wait,
+                ", ".join(sorted(waiting)),
+            )
+
+    def _unconfirmed(self, slot: PersonSlot) -> set[str]:
+        """Adapters with a restored state of this person that nothing confirmed yet."""
+        synced = self._synced
+        return {
+            cell[0].adapter
+            for cell in slot.endpoints.values()
+            if cell[2].restored and cell[0].adapter not in synced
+        }
+
+    @property
+    def waiting(self) -> frozenset[str]:
+        """People the start-up gate still holds back (their keys)."""
+        return frozenset(self._gated)
 
     def handle_resolved(self, key: str) -> None:
         """A person's UPN was (re)resolved: publish what the core already wants for them."""
@@ -212,8 +290,10 @@ class Engine:
         """A full (or partial) picture from one adapter; its endpoint saves share one transaction
         (10,000 people: 0.3 s instead of 0.6 s). A store failure costs persistence, never the state."""
         self.counters["snapshots"] += 1
+        self._synced.add(snap.adapter)
         if self._store is None:
             self._take_snapshot(snap)
+            self._recheck_gate()
             return
         try:
             with contextlib.ExitStack() as stack:
@@ -223,6 +303,19 @@ class Engine:
         except StoreError as exc:
             self.counters["store_errors"] += 1
             log.warning("could not commit the snapshot's endpoint states (kept in memory): %s", exc)
+        self._recheck_gate()
+
+    def _recheck_gate(self) -> None:
+        """Publish the people a snapshot (or a stale part of one) left with nothing unconfirmed;
+        forget the trust timer once no restored state is left unconfirmed."""
+        if self._trust_until is not None and not any(
+            cell[2].restored for slot in self.people.values() for cell in slot.endpoints.values()
+        ):
+            self._trust_until = None
+        for key in list(self._gated):
+            slot = self.people[key]
+            if not self._unconfirmed(slot):
+                self._decide(slot, "first snapshot")
 
     def _take_snapshot(self, snap: Snapshot) -> None:
         touched: dict[str, PersonSlot] = {}
@@ -257,8 +350,18 @@ class Engine:
     def _decide(
         self, slot: PersonSlot, cause_event: object, mono: float | None = None, *, force: bool = False
     ) -> None:
-        """Re-decide one person; publish when the intent changed (or ``force``: start, resolution)."""
+        """Re-decide one person; publish when the intent changed (or ``force``: start, resolution).
+
+        A person behind the start-up gate is left alone until nothing of theirs is unconfirmed;
+        then decided and published (forced: the publisher only held what it restored)."""
         slot.last_event = cause_event
+        if self._gated and slot.key in self._gated:
+            if self._unconfirmed(slot):
+                return
+            self._gated.discard(slot.key)
+            if not self._gated:
+                self._gate_until = None
+            force = True
         config = slot.config
         previous = slot.previous
         decision = fast_decide(
@@ -297,11 +400,18 @@ class Engine:
         self._publish(config.tenant, slot.object_id, intent, decision.cause)
 
     def next_timer(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
+        moments = [m for m in (self._gate_until, self._trust_until) if m is not None]
+        if self._timers:
+            moments.append(self._timers[0][0])
+        return min(moments, default=None)
 
     def due(self) -> int:
         """Re-decide every person whose timer has run out; returns how many."""
         now = self._mono()
+        if self._gate_until is not None and self._gate_until <= now:
+            self._open_gate()
+        if self._trust_until is not None and self._trust_until <= now:
+            self._distrust_restored(now)
         fired: set[str] = set()
         while self._timers and self._timers[0][0] <= now:
             _, _, key = heapq.heappop(self._timers)
@@ -309,6 +419,51 @@ class Engine:
         for key in fired:
             self._decide(self.people[key], "timer")
         return len(fired)
+
+    def _open_gate(self) -> None:
+        """The start-up wait is over: decide everyone still waiting from what is known (logged once)."""
+        self._gate_until = None
+        gated, self._gated = [self.people[key] for key in sorted(self._gated)], set()
+        if not gated:
+            return
+        missing = set().union(*(self._unconfirmed(slot) for slot in gated))
+        log.warning(
+            "start: no first snapshot from %s within %g s; deciding %d people from what is known "
+            "(restored state, trusted for %g s unless confirmed)",
+            ", ".join(sorted(missing)),
+            self._start_wait,
+            len(gated),
+            self._trust,
+        )
+        for slot in gated:
+            self._decide(slot, "start-up wait over", force=True)
+
+    def _distrust_restored(self, now: float) -> None:
+        """Restored states nothing confirmed within the trust become unknown (the grace applies)."""
+        self._trust_until = None
+        touched: dict[str, PersonSlot] = {}
+        for slot in self.people.values():
+            for cell in slot.endpoints.values():
+                state = cell[2]
+                if not state.restored:
+                    continue
+                cell[2] = state._replace(
+                    line=LineState.UNKNOWN,
+                    dnd=Toggle.UNKNOWN,
+                    away=Toggle.UNKNOWN,
+                    line_since=now,
+                    restored=False,
+                )
+                self._save(cell[0], cell[2])
+                touched[slot.key] = slot
+        if touched:
+            log.warning(
+                "%d people's restored state was not confirmed by their PBX within %g s: now unknown",
+                len(touched),
+                self._trust,
+            )
+        for slot in touched.values():
+            self._decide(slot, "restored state unconfirmed")
 
     # --- persistence -----------------------------------------------------------------------
 
@@ -329,6 +484,28 @@ class Engine:
 
     def slots(self) -> Iterable[PersonSlot]:
         return self.people.values()
+
+
+def held_intents(records: Iterable[PublishedRecord], wall: datetime) -> dict[str, TeamsIntent]:
+    """Object id -> the intent that asks a publisher for exactly what it restores from ``records``
+    at ``wall`` (the planner's restore rule: an unexpired session, a preferred presence not past its
+    expiry), so desiring it writes nothing."""
+    held: dict[str, TeamsIntent] = {}
+    for record in records:
+        session = record.session
+        if record.session_expires_at is None or record.session_expires_at <= wall:
+            session = None
+        preferred, expiry = record.preferred, DEFAULT_PREFERRED_EXPIRY
+        if record.preferred_expires_at is not None:
+            expiry = record.preferred_expires_at - wall
+            preferred = preferred if expiry > timedelta(0) else None
+        try:
+            intent = TeamsIntent(session, preferred, expiry if preferred else None, "restored")
+        except ValueError:
+            log.warning("unusable stored presence for %s (not held at start)", record.person_id)
+            continue
+        held[record.person_id] = intent
+    return held
 
 
 class _Tables(dict[str, MappingTable]):

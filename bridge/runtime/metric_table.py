@@ -90,7 +90,11 @@ _ROWS: tuple[tuple[str, Kind, Source, str], ...] = (
     # the service
     ("service_task_restarts", C, _S, "supervised tasks restarted after a failure"),
     ("service_resolve_failures", C, _S, "UPN lookups that failed"),
-    ("alarms", G, _S, "alarms raised, all tenants"),
+    ("alarms", G, _S, "alarms raised, all tenants and the state store"),
+    # the state store
+    ("store_healthy", G, _S, "1 while state store writes succeed and its file is in place"),
+    ("store_write_errors", C, _S, "state store writes that failed (disk full, read-only...)"),
+    ("store_file_rewrites", C, _S, "times the store's vanished database file was written back"),
     # health, 0/1 per component
     ("adapter_healthy", G, _A, "1 while the adapter is CONNECTED"),
     ("graph_healthy", G, _T, "1 while the tenant's Graph publisher is CONNECTED"),
@@ -120,6 +124,8 @@ _ROWS: tuple[tuple[str, Kind, Source, str], ...] = (
     ("adapter_rejected_bad_json", C, _A, "requests or lines that were not JSON"),
     ("adapter_rejected_schema", C, _A, "requests or lines with a schema error"),
     ("adapter_rejected_oversize", C, _A, "bodies or lines over the size limit"),
+    ("adapter_rejected_time", C, _A, "requests or lines whose `at` was too far ahead or unrepresentable"),
+    ("adapter_snapshots", C, _A, "full-state snapshots accepted from a CTI client"),
     ("adapter_rejected_request", C, _A, "HTTP requests with a wrong method, media type or length"),
     ("adapter_bad_token", C, _A, "requests or connections with a missing or wrong token"),
     ("adapter_listener_failures", C, _A, "listeners that could not be bound"),

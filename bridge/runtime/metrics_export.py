@@ -1,7 +1,8 @@
 """The service's numbers on its one :class:`~bridge.kit.metrics.Metrics` registry (``/metrics``).
 
 ``service_readings`` lists every number the running parts keep (engine, service, adapters'
-``counters``, each tenant's publisher/Graph/budget and watcher ``stats()``, health and alarms);
+``counters``, each tenant's publisher/Graph/budget and watcher ``stats()``, the state store's
+counters, health and alarms);
 :class:`ServiceMetrics` exports them as the families ``metric_table`` declares, through the
 registry's callbacks. One scrape reads every component once (``refresh``), so a scrape costs one
 ``stats()`` per component however many families there are.
@@ -33,6 +34,9 @@ def service_readings(service: BridgeService) -> Iterator[Reading]:
     for key, count in service.counters.items():
         yield Reading(f"service_{key}", Source.SERVICE, (), float(count))
     yield Reading("alarms", Source.SERVICE, (), float(len(service.alarms())))
+    yield Reading("store_healthy", Source.SERVICE, (), _up(service.store.health))
+    for key, count in service.store.counters.items():
+        yield Reading(f"store_{key}", Source.SERVICE, (), float(count))
     for name, adapter in service.adapters.items():
         yield Reading("adapter_healthy", Source.ADAPTER, (name,), _up(adapter.health))
         for key, count in adapter.counters.items():

@@ -1,7 +1,14 @@
-"""What we wrote to the PBX (Teams -> PBX), remembered in the state store so ``release`` can undo it.
+"""What we wrote to the PBX (Teams -> PBX): one ownership record in the state store, for every use.
 
-``record`` is called after an adapter accepted a write-back; ``release_all`` connects the adapters
-that hold values of ours and clears them (decommissioning, the panic button).
+* ``record`` persists it write-ahead around each write-back (values set: before; cleared: after).
+* ``restore_adapters`` hands each adapter what it owns *before* it starts (``OwnsWrites``), so its
+  first resync already tells our own values from the person's: a PBX DND we set is never published
+  to Teams, and switching it off later is ours to do; ``restore_watchers`` does the same for the
+  Teams -> PBX policy.
+* ``forget_taken_over``: a person who switches a DND of ours themselves makes it theirs, in the
+  store as in the adapter's ledger, so neither a restart nor ``release`` touches it.
+* ``release_all`` connects the adapters that hold values of ours, clears them, reads each back and
+  names what is still set (decommissioning, the panic button).
 """
 
 from __future__ import annotations
@@ -13,11 +20,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from adapters.base import Adapter, Health, HealthChange, RoutableState, WriteBack
+from adapters.base import Adapter, Health, HealthChange, OwnedWrite, OwnsWrites, RoutableState, WriteBack
 from bridge.config_model import PersonConfig
 from bridge.errors import AdapterError, StoreError
 from bridge.kit.clock import Clock
-from bridge.model import EndpointKey, EndpointRole
+from bridge.model import EndpointKey, EndpointRole, Snapshot, StateChange, Toggle
 from bridge.runtime.store import OwnedValue, StateStore
 from bridge.teams.watcher import Watcher
 from bridge.writeback import WatchState
@@ -26,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ROUTABLE = "routable"
 PBX_DND = "dnd"
+QUEUE_PAUSE = "pause"
 PBX_DND_MAX_HOLD = timedelta(hours=8)
 CONNECT_SECONDS = 15.0
 
@@ -45,6 +53,10 @@ def record(store: StateStore, adapter: str, command: WriteBack, now: datetime, *
             store.save_owned(OwnedValue(adapter, command.extension, PBX_DND, "on", now + PBX_DND_MAX_HOLD))
         elif command.pbx_dnd is False and done:
             store.forget_owned(adapter, command.extension, PBX_DND)
+        if command.queue_pause and not done:
+            store.save_owned(OwnedValue(adapter, command.extension, QUEUE_PAUSE, command.queue_pause))
+        elif command.queue_pause == "" and done:
+            store.forget_owned(adapter, command.extension, QUEUE_PAUSE)
     except StoreError as exc:
         log.warning("could not record a PBX write-back for %s/%s: %s", adapter, command.extension, exc)
 
@@ -94,9 +106,73 @@ def restore_watchers(
             watcher.restore(key, state)
 
 
+def owned_write(owned: OwnedValue, now: datetime | None) -> OwnedWrite | None:
+    """A stored record as the write-back that set it (None: a record this bridge cannot read)."""
+    ext = owned.extension
+    if owned.what == PBX_DND:
+        held = timedelta(0)
+        if now is not None and owned.expires_at is not None:
+            held = max(PBX_DND_MAX_HOLD - (owned.expires_at - now), timedelta(0))
+        return OwnedWrite(WriteBack(ext, pbx_dnd=True), held.total_seconds())
+    if owned.what == QUEUE_PAUSE:
+        return OwnedWrite(WriteBack(ext, queue_pause=owned.value))
+    if owned.what == ROUTABLE:
+        try:
+            return OwnedWrite(WriteBack(ext, routable=RoutableState(owned.value)))
+        except ValueError:
+            return None
+    return None
+
+
+def restore_adapters(store: StateStore, adapters: Mapping[str, Adapter], now: datetime) -> None:
+    """Before the adapters start: hand each one that remembers its writes what it owns."""
+    try:
+        owned = store.load_owned()
+    except StoreError as exc:
+        log.warning("could not read PBX ownership records: %s", exc)
+        return
+    for name, adapter in adapters.items():
+        if isinstance(adapter, OwnsWrites):
+            writes = [owned_write(o, now) for o in owned if o.adapter == name]
+            adapter.restore_owned([w for w in writes if w is not None])
+
+
+def forget_taken_over(store: StateStore, event: object) -> None:
+    """A PBX DND of ours reported on or off by someone else (not our echo) is theirs now: forget it.
+
+    The adapter's ledger lets go by the same rule; DND reports are rare, so reading the records
+    then costs nothing on the hot path.
+    """
+    if isinstance(event, StateChange):
+        changes: tuple[StateChange, ...] = (event,)
+    elif isinstance(event, Snapshot):
+        changes = event.changes
+    else:
+        return
+    reported = [
+        c.endpoint
+        for c in changes
+        if c.dnd is not None and c.dnd is not Toggle.UNKNOWN and not c.echo and not c.endpoint.device
+    ]
+    if not reported:
+        return
+    try:
+        owned = {(o.adapter, o.extension) for o in store.load_owned() if o.what == PBX_DND}
+        for key in reported:
+            if (key.adapter, key.extension) in owned:
+                log.info(
+                    "PBX DND on %s/%s was switched by the person: theirs now", key.adapter, key.extension
+                )
+                store.forget_owned(key.adapter, key.extension, PBX_DND)
+    except StoreError as exc:
+        log.warning("could not update PBX ownership records: %s", exc)
+
+
 def undo_command(owned: OwnedValue) -> WriteBack:
     if owned.what == PBX_DND:
         return WriteBack(owned.extension, pbx_dnd=False)
+    if owned.what == QUEUE_PAUSE:
+        return WriteBack(owned.extension, queue_pause="")
     return WriteBack(owned.extension, routable=RoutableState.NONE)
 
 
@@ -120,8 +196,15 @@ async def _connected(adapter: Adapter) -> Health:
         return adapter.health
 
 
-async def release_all(store: StateStore, adapters: Mapping[str, Adapter], out: TextIO) -> bool:
-    """Clear every PBX value of ours; True when nothing of ours is left behind."""
+async def release_all(
+    store: StateStore, adapters: Mapping[str, Adapter], out: TextIO, now: datetime | None = None
+) -> bool:
+    """Clear every PBX value of ours and read each back; True when nothing of ours is left.
+
+    A value is forgotten only once the PBX reads it back clear (or, for an adapter that cannot read
+    back, once the adapter accepted the clear: said so as "not verified"); anything still set is
+    named and stays recorded, so a second ``release`` or the next run tries again.
+    """
     owned = store.load_owned()
     if not owned:
         print("pbx: nothing of ours to release", file=out)
@@ -136,23 +219,51 @@ async def release_all(store: StateStore, adapters: Mapping[str, Adapter], out: T
                 f"pbx {name}: {len(mine)} value(s) of ours, but the adapter is gone from the config", file=out
             )
             continue
+        if isinstance(adapter, OwnsWrites):
+            writes = [owned_write(o, now) for o in mine]
+            adapter.restore_owned([w for w in writes if w is not None])
         try:
             health = await _connected(adapter)
             if health not in _USABLE:
                 ok = False
                 print(f"pbx {name}: cannot connect ({health.value}); {len(mine)} value(s) left", file=out)
                 continue
-            cleared = 0
-            for value in mine:
-                try:
-                    await adapter.write_back(undo_command(value))
-                except AdapterError as exc:
-                    ok = False
-                    print(f"pbx {name}: {value.extension} {value.what}: {exc}", file=out)
-                    continue
-                store.forget_owned(name, value.extension, value.what)
-                cleared += 1
-            print(f"pbx {name}: {cleared} value(s) of ours cleared", file=out)
+            ok = await _release_adapter(store, name, adapter, mine, out) and ok
         finally:
             await adapter.stop()
     return ok
+
+
+async def _release_adapter(
+    store: StateStore, name: str, adapter: Adapter, mine: list[OwnedValue], out: TextIO
+) -> bool:
+    cleared = 0
+    left: list[str] = []
+    for value in mine:
+        label = f"{value.extension} {value.what}"
+        try:
+            await adapter.write_back(undo_command(value))
+            remains = await _read_back(adapter, value)
+        except AdapterError as exc:
+            left.append(f"{label} ({exc})")
+            continue
+        if remains:
+            left.append(f"{label} ({', '.join(remains)})")
+            continue
+        store.forget_owned(name, value.extension, value.what)
+        cleared += 1
+    verified = "read back clear" if isinstance(adapter, OwnsWrites) else "not verified: no read-back"
+    print(f"pbx {name}: {cleared} value(s) of ours cleared ({verified})", file=out)
+    if left:
+        print(f"pbx {name}: {len(left)} value(s) still set: {'; '.join(left)}", file=out)
+    return not left
+
+
+async def _read_back(adapter: Adapter, value: OwnedValue) -> list[str]:
+    """What of ``value`` the PBX still holds (nothing known for an adapter that cannot read back)."""
+    if not isinstance(adapter, OwnsWrites):
+        return []
+    write = owned_write(value, None)
+    if write is None:
+        return [f"unreadable record {value.value!r}"]
+    return await adapter.read_back([write])

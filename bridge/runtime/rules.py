@@ -9,9 +9,10 @@
   whose watcher runs hear it. ``by_us`` is the adapter's echo flag (our own write changes nothing).
 - **Teams -> PBX** (``write_back_targets``): a command goes to its adapter only if that adapter is
   configured and accepts write-back (README: write-back is opt-in per adapter).
-- **Health** (``readiness``, ``overall``): components named ``adapter:<name>`` and
-  ``graph:<tenant>``; ``/healthz`` reports the worst of them (DESIGN 13 health mapping).
-- **Alarms** (``alarms``): ``<tenant>:<alarm>``, sorted.
+- **Health** (``readiness``, ``overall``): components named ``adapter:<name>``,
+  ``graph:<tenant>`` and ``store`` (the state store: degraded while its writes fail or its file
+  is gone); ``/healthz`` reports the worst of them (DESIGN 13 health mapping).
+- **Alarms** (``alarms``): ``<tenant>:<alarm>`` and ``store:<alarm>``, sorted.
 
 Imports stay on the core and the kit's health vocabulary (checked by a fresh-interpreter test).
 """
@@ -79,10 +80,14 @@ def write_back_targets(
     return [(adapter, command) for adapter, command in commands if accepts(adapter)]
 
 
-def readiness(adapters: Mapping[str, Health], tenants: Mapping[str, Health]) -> dict[str, str]:
+def readiness(
+    adapters: Mapping[str, Health], tenants: Mapping[str, Health], *, store: Health | None = None
+) -> dict[str, str]:
     """Component -> health value, as ``/healthz`` lists them."""
     out = {f"adapter:{name}": health.value for name, health in adapters.items()}
     out.update({f"graph:{name}": health.value for name, health in tenants.items()})
+    if store is not None:
+        out["store"] = store.value
     return out
 
 
@@ -98,5 +103,6 @@ def overall(components: Iterable[str]) -> str:
     return _READINESS_ORDER[worst]
 
 
-def alarms(by_tenant: Mapping[str, Iterable[str]]) -> list[str]:
-    return sorted(f"{tenant}:{alarm}" for tenant, raised in by_tenant.items() for alarm in raised)
+def alarms(by_tenant: Mapping[str, Iterable[str]], *, store: Iterable[str] = ()) -> list[str]:
+    named = [f"{tenant}:{alarm}" for tenant, raised in by_tenant.items() for alarm in raised]
+    return sorted(named + [f"store:{alarm}" for alarm in store])

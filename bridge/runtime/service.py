@@ -27,7 +27,7 @@ from bridge.kit.metrics import Metrics
 from bridge.kit.supervisor import Body, Supervisor
 from bridge.presence import Pair, TeamsIntent
 from bridge.runtime import pbx_owned, rules
-from bridge.runtime.engine import Engine, PersonSlot
+from bridge.runtime.engine import Engine, PersonSlot, held_intents
 from bridge.runtime.metrics_export import ServiceMetrics, flat, service_readings
 from bridge.runtime.pbx_side import build_adapters
 from bridge.runtime.resolver import Resolver
@@ -131,19 +131,21 @@ class BridgeService:
         """Tell the watchers about PBX DND changes (a person's own *79 wins over Teams)."""
         for note in rules.dnd_notes(event, self.config.route, self.watchers):
             self.watchers[note.tenant].pbx_dnd_changed(note.person_key, note.on, by_us=note.by_us)
+        pbx_owned.forget_taken_over(self.store, event)
 
     # --- running -----------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Run until cancelled. Stops adapters on the way out; never clears Teams (SIGTERM rule)."""
         try:
-            self.engine.restore(self.store.load_endpoints())
+            self.engine.restore(self.store.load_endpoints(), wall=self.clock.now())
         except BridgeError as exc:
             log.warning("could not restore endpoint states: %s", exc)
+        pbx_owned.restore_adapters(self.store, self.adapters, self.clock.now())  # before they start
         resolving = any(p.upn for p in self.config.people)
         if resolving:
             await self.resolve_people()
-        self.engine.decide_all()
+        self.engine.decide_all(self._held())
         self._refresh_watched()
         if self.watchers:
             pbx_owned.restore_watchers(self.store, self.config.route, self.clock, self.watchers.values())
@@ -152,6 +154,7 @@ class BridgeService:
             tasks = [spawn(f"publisher:{n}", t.publisher.run) for n, t in self.tenants.items()]
             tasks += [spawn(f"adapter:{n}", self._pumper(a)) for n, a in self.adapters.items()]
             tasks.append(spawn("timers", self._timers))
+            tasks.append(spawn("store", lambda: self.store.watch(self.clock)))
             tasks += [spawn(f"watcher:{n}", w.run) for n, w in self.watchers.items()]
             if resolving:
                 tasks.append(spawn("resolver", self.resolver.run))
@@ -164,6 +167,17 @@ class BridgeService:
                     await adapter.stop()
             for tenant in self.tenants.values():
                 await tenant.aclose()
+
+    def _held(self) -> dict[str, TeamsIntent]:
+        """Object id -> what the publishers will restore from the store (``engine.held_intents``),
+        which the start-up gate holds while it waits (DESIGN 14)."""
+        held: dict[str, TeamsIntent] = {}
+        for tenant in self.tenants:
+            try:
+                held.update(held_intents(self.store.load_published(tenant).values(), self.clock.now()))
+            except BridgeError as exc:
+                log.warning("tenant %s: could not read what we published before the restart: %s", tenant, exc)
+        return held
 
     def _pumper(self, adapter: Adapter) -> Body:
         async def pump() -> None:
@@ -197,16 +211,18 @@ class BridgeService:
         return rules.readiness(
             {n: a.health for n, a in self.adapters.items()},
             {n: t.publisher.health for n, t in self.tenants.items()},
+            store=self.store.health,
         )
 
     def overall(self) -> str:
         return rules.overall(self.readiness().values())
 
     def alarms(self) -> list[str]:
-        """``<tenant>:<alarm>`` and ``adapter:<name>:<alarm>`` (an adapter may offer ``alarms``)."""
+        """``<tenant>:<alarm>``, ``adapter:<name>:<alarm>`` (an adapter may offer ``alarms``) and
+        ``store:<alarm>``."""
         raised: dict[str, Iterable[str]] = {n: t.publisher.alarms for n, t in self.tenants.items()}
         raised.update({f"adapter:{n}": getattr(a, "alarms", ()) for n, a in self.adapters.items()})
-        return rules.alarms(raised)
+        return rules.alarms(raised, store=self.store.alarms)
 
     def stats(self) -> dict[str, float]:
         """Every exported number as ``name|label=value`` -> value (``/metrics`` has the same)."""

@@ -3,12 +3,24 @@
 Tables (schema version in ``schema_version``, migrations applied in order at ``open()``):
 
 - ``teams_published``: per person, the session we last wrote (pair, expiry) and the preferred
-  presence we own (pair, expiry). A row exists only while we own something.
+  presence we own (pair, expiry), each with a ``confirmed`` flag (schema 2): 0 while the write
+  is about to be sent or was never answered, 1 once Graph confirmed it. A row exists only while
+  we own something.
 - ``endpoints``: the last canonical state of every endpoint (loaded back with ``restored=True``).
 - ``pbx_owned``: generic write-back ownership (adapter, extension, what, value, expires_at).
 
 A second process on the same file gets ``StoreError`` (an exclusive ``flock`` on ``<path>.lock``).
-Losing the file is survivable: a new one is created. ``":memory:"`` works for tests.
+``":memory:"`` works for tests.
+
+**Failures are health, not silence.** A write that fails (disk full, read-only file system) turns
+``health`` to TRANSIENT_DISCONNECT with the ``store_write_failed`` alarm until a write succeeds
+again (logged once each way); callers still get ``StoreError`` and go on. ``check()`` (run every
+``CHECK_INTERVAL`` seconds by ``watch``) notices a database file that vanished or was replaced
+while open: SQLite would go on writing into the unlinked file and the next start would find
+nothing. The open connection still holds every row, so it is copied back to the path (SQLite's
+backup API); the ``store_file_vanished`` alarm stays raised for the rest of the run (someone or
+something removed our state: worth a look), and health is degraded until the copy succeeds.
+``connect`` (a constructor argument) opens the SQLite connection: tests pass one that fails.
 """
 
 from __future__ import annotations
@@ -19,13 +31,15 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 from bridge.errors import StoreError
+from bridge.kit.clock import Clock
+from bridge.kit.health import Health
 from bridge.model import AgentState, CallKind, EndpointKey, EndpointState, LineState, Toggle
 from bridge.presence import Pair
 from bridge.teams.ownership import PublishedRecord as PublishedRecord  # the teams floor owns the type
@@ -63,8 +77,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (adapter, extension, what)
         )""",
     ),
+    # version 2, Teams side (issue 10): what we were about to send apart from what Graph confirmed.
+    # Rows written by schema 1 were confirmed writes or new-session write-aheads it could not tell
+    # apart; they keep schema 1's reading (confirmed).
+    (
+        "ALTER TABLE teams_published ADD COLUMN session_confirmed INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE teams_published ADD COLUMN preferred_confirmed INTEGER NOT NULL DEFAULT 1",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+ALARM_WRITE_FAILED: Final = "store_write_failed"
+ALARM_FILE_VANISHED: Final = "store_file_vanished"
+CHECK_INTERVAL: Final = 5.0  # seconds between looks at the database file
+
+Connect = Callable[[str], sqlite3.Connection]
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """The default ``connect``: autocommit, transactions are explicit (``batch``)."""
+    return sqlite3.connect(path, isolation_level=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +111,23 @@ class OwnedValue:
 
 
 class StateStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, connect: Connect = connect_sqlite) -> None:
         self._path = str(path)
+        self._connect = connect
         self._db: sqlite3.Connection | None = None
         self._lock_file: IO[bytes] | None = None
         self._batch_depth = 0
+        self._file_id: tuple[int, int] | None = None  # (device, inode) of the file we opened
+        self._write_failing = False
+        self._file_missing = False
+        self.alarms: set[str] = set()
+        self.counters: dict[str, int] = {"write_errors": 0, "file_rewrites": 0}
+
+    @property
+    def health(self) -> Health:
+        """CONNECTED, or TRANSIENT_DISCONNECT while writes fail or the file is gone."""
+        failing = self._write_failing or self._file_missing
+        return Health.TRANSIENT_DISCONNECT if failing else Health.CONNECTED
 
     def __repr__(self) -> str:
         return f"StateStore({self._path!r}, open={self._db is not None})"
@@ -96,15 +140,9 @@ class StateStore:
         if self._path != MEMORY:
             self._lock()
         try:
-            db = sqlite3.connect(self._path, isolation_level=None)
-            if self._path != MEMORY:
-                mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StoreError(f"state store {self._path}: WAL mode refused ({mode})")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=2000")
-            self._db = db
+            self._db = self._open_connection()
             self._migrate()
+            self._file_id = self._stat()
         except sqlite3.Error as exc:
             self.close()
             raise StoreError(f"state store {self._path} is unusable: {exc}") from exc
@@ -112,6 +150,17 @@ class StateStore:
             self.close()
             raise
         return self
+
+    def _open_connection(self) -> sqlite3.Connection:
+        db = self._connect(self._path)
+        if self._path != MEMORY:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                db.close()
+                raise StoreError(f"state store {self._path}: WAL mode refused ({mode})")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=2000")
+        return db
 
     def close(self) -> None:
         if self._db is not None:
@@ -192,12 +241,93 @@ class StateStore:
         except sqlite3.Error as exc:
             raise StoreError(f"state store {self._path}: {exc}") from exc
 
+    def _write(self, sql: str, args: tuple[object, ...] = ()) -> None:
+        """A statement that changes the file: its failure and its recovery are health."""
+        try:
+            self._conn().execute(sql, args)
+        except sqlite3.Error as exc:
+            self.counters["write_errors"] += 1
+            if not self._write_failing:
+                self._write_failing = True
+                self.alarms.add(ALARM_WRITE_FAILED)
+                log.warning("state store %s: writes fail (%s); going on without persisting", self._path, exc)
+            else:
+                log.debug("state store %s: write failed again: %s", self._path, exc)
+            raise StoreError(f"state store {self._path}: {exc}") from exc
+        if self._write_failing:
+            self._write_failing = False
+            self.alarms.discard(ALARM_WRITE_FAILED)
+            log.warning("state store %s: writes work again", self._path)
+
+    # --- the file under us --------------------------------------------------------------------
+
+    def _stat(self) -> tuple[int, int] | None:
+        if self._path == MEMORY:
+            return None
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def check(self) -> bool:
+        """Is the file we write still the one at our path? If not, copy the open database back
+        there (see the module docstring); returns True when the file is (again) in place."""
+        if self._db is None or self._path == MEMORY or self._batch_depth:
+            return True
+        if self._file_id is not None and self._stat() == self._file_id:
+            return True
+        if ALARM_FILE_VANISHED not in self.alarms:
+            self.alarms.add(ALARM_FILE_VANISHED)
+            log.warning("state store %s: the database file vanished while open; rewriting it", self._path)
+        try:
+            self._rewrite()
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            level = logging.DEBUG if self._file_missing else logging.WARNING  # once per outage
+            self._file_missing = True
+            log.log(level, "state store %s: cannot rewrite the database file: %s", self._path, exc)
+            return False
+        self._file_missing = False
+        self.counters["file_rewrites"] += 1
+        log.warning("state store %s: database file rewritten from the open connection", self._path)
+        return True
+
+    def _rewrite(self) -> None:
+        """Copy the open database to a new file at our path and continue on that file."""
+        db = self._conn()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        fresh = self._path + ".rewrite"
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(fresh)
+        target = self._connect(fresh)
+        try:
+            db.backup(target)
+        finally:
+            target.close()
+        if not os.path.exists(self._path + ".lock"):
+            old, self._lock_file = self._lock_file, None
+            self._lock()
+            if old is not None:
+                old.close()
+        db.close()
+        self._db = None
+        os.replace(fresh, self._path)
+        self._db = self._open_connection()
+        self._file_id = self._stat()
+
+    async def watch(self, clock: Clock, interval: float = CHECK_INTERVAL) -> None:
+        """``check()`` every ``interval`` seconds until cancelled (a supervised task of the service)."""
+        while True:
+            self.check()
+            await clock.sleep(interval)
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Group many writes in one transaction (nested batches join the outer one)."""
         outer = self._batch_depth == 0
         if outer:
-            self._exec("BEGIN")
+            self._write("BEGIN")
         self._batch_depth += 1
         try:
             yield
@@ -208,7 +338,7 @@ class StateStore:
             raise
         self._batch_depth -= 1
         if outer:
-            self._exec("COMMIT")
+            self._write("COMMIT")
 
     # --- Teams ownership --------------------------------------------------------------------
 
@@ -217,8 +347,10 @@ class StateStore:
         if not record.owns_anything:
             self.forget_published(record.person_id)
             return
-        self._exec(
-            "INSERT OR REPLACE INTO teams_published VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self._write(
+            "INSERT OR REPLACE INTO teams_published (person_id, tenant, session_pair,"
+            " session_expires_at, preferred_pair, preferred_expires_at, updated_at,"
+            " session_confirmed, preferred_confirmed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.person_id,
                 record.tenant,
@@ -227,21 +359,30 @@ class StateStore:
                 _pair_out(record.preferred),
                 _time_out(record.preferred_expires_at),
                 updated_at.isoformat(),
+                int(record.session_confirmed),
+                int(record.preferred_confirmed),
             ),
         )
 
     def forget_published(self, person_id: str) -> None:
-        self._exec("DELETE FROM teams_published WHERE person_id = ?", (person_id,))
+        self._write("DELETE FROM teams_published WHERE person_id = ?", (person_id,))
 
     def load_published(self, tenant: str | None = None) -> dict[str, PublishedRecord]:
         sql = (
             "SELECT person_id, tenant, session_pair, session_expires_at, preferred_pair,"
-            " preferred_expires_at FROM teams_published"
+            " preferred_expires_at, session_confirmed, preferred_confirmed FROM teams_published"
         )
         rows = self._exec(sql + " WHERE tenant = ?", (tenant,)) if tenant is not None else self._exec(sql)
         return {
             row[0]: PublishedRecord(
-                row[0], row[1], _pair_in(row[2]), _time_in(row[3]), _pair_in(row[4]), _time_in(row[5])
+                row[0],
+                row[1],
+                _pair_in(row[2]),
+                _time_in(row[3]),
+                _pair_in(row[4]),
+                _time_in(row[5]),
+                session_confirmed=bool(row[6]),
+                preferred_confirmed=bool(row[7]),
             )
             for row in rows.fetchall()
         }
@@ -249,16 +390,20 @@ class StateStore:
     # --- endpoints ----------------------------------------------------------------------------
 
     def save_endpoint(self, key: EndpointKey, state: EndpointState) -> None:
-        self._exec(
+        self._write(
             "INSERT OR REPLACE INTO endpoints VALUES (?, ?, ?, ?, ?)",
             (key.adapter, key.context, key.extension, key.device, _endpoint_out(state)),
         )
 
     def forget_endpoint(self, key: EndpointKey) -> None:
-        self._exec(
+        self._write(
             "DELETE FROM endpoints WHERE adapter = ? AND context = ? AND extension = ? AND device = ?",
             (key.adapter, key.context, key.extension, key.device),
         )
+
+    def forget_endpoints(self) -> None:
+        """Forget every stored endpoint state (after ``release``: the next start decides afresh)."""
+        self._write("DELETE FROM endpoints")
 
     def load_endpoints(self) -> dict[EndpointKey, EndpointState]:
         """Every stored endpoint, marked ``restored=True``; unreadable rows are skipped and logged."""
@@ -276,13 +421,13 @@ class StateStore:
     # --- PBX write-back ownership ---------------------------------------------------------------
 
     def save_owned(self, owned: OwnedValue) -> None:
-        self._exec(
+        self._write(
             "INSERT OR REPLACE INTO pbx_owned VALUES (?, ?, ?, ?, ?)",
             (owned.adapter, owned.extension, owned.what, owned.value, _time_out(owned.expires_at)),
         )
 
     def forget_owned(self, adapter: str, extension: str, what: str) -> None:
-        self._exec(
+        self._write(
             "DELETE FROM pbx_owned WHERE adapter = ? AND extension = ? AND what = ?",
             (adapter, extension, what),
         )

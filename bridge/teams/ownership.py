@@ -16,7 +16,13 @@ from bridge.presence import Pair
 
 @dataclass(frozen=True, slots=True)
 class PublishedRecord:
-    """What we own in Teams for one person (sessions are always ours; preferred only when we set it)."""
+    """What we own in Teams for one person (sessions are always ours; preferred only when we set it).
+
+    ``session_confirmed`` / ``preferred_confirmed`` False: the write-ahead record of a request that
+    was about to be sent and never answered, so Graph may hold the old value, the new one or none.
+    After a restart such a value is re-sent at once (every presence write is idempotent) or
+    cleared blindly (our own session always may be), never trusted until its next refresh.
+    """
 
     person_id: str
     tenant: str
@@ -24,6 +30,8 @@ class PublishedRecord:
     session_expires_at: datetime | None = None
     preferred: Pair | None = None
     preferred_expires_at: datetime | None = None
+    session_confirmed: bool = True
+    preferred_confirmed: bool = True
 
     @property
     def owns_anything(self) -> bool:

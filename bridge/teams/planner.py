@@ -18,11 +18,16 @@ place:
   person costs one place in the window, however many calls it takes. Refreshes neither wait nor count.
 - **Refresh, earliest deadline first** (``next_refresh``): a live session we want is re-set
   ``refresh_interval`` after it was sent, from the budget's refresh reserve.
-- **Restore after a restart** (``restore``): a stored session still unexpired is ours again; one the
-  intent still wants is refreshed no sooner than ``RESTORE_GRACE`` (the adapters' resync may clear it)
-  unless it expires first (then ``RESTORE_MARGIN`` before); one nobody wants is cleared.
-- **Write-ahead** (``begin``): before creating a session, its ownership record is persisted, so a
-  bridge stopped mid-request still knows it may own one (clearing it later is safe).
+- **Restore after a restart** (``restore``): a stored session still unexpired is ours again; a
+  confirmed one the intent still wants is refreshed no sooner than ``RESTORE_GRACE`` (the adapters'
+  resync may clear it) unless it expires first (then ``RESTORE_MARGIN`` before); one nobody wants is
+  cleared; an unconfirmed one is sent again at once (see write-ahead).
+- **Write-ahead** (``begin``): before every write (not a refresh) the value it is about to set or
+  clear is persisted as *unconfirmed*, and becomes confirmed only with Graph's answer. A bridge
+  stopped mid-request therefore knows it may own something whose content Graph never confirmed:
+  after the restart such a session or preferred presence is re-sent at once if still wanted (every
+  write is idempotent) or cleared blindly if not (our own session always may be), never trusted
+  until its next refresh. A write that failed stays unconfirmed the same way.
 - **Outcomes** (``outcome``): ok -> CONNECTED; throttled/unavailable -> TRANSIENT_DISCONNECT, every
   worker pauses a jittered exponential backoff (ceilings 2, 4 ... 60 s) and the person is retried
   first; auth -> BAD_CREDENTIALS with the ``bad_credentials`` alarm and a fixed ``auth_pause``; any
@@ -90,11 +95,13 @@ class _Person:
     id: str
     desired: TeamsIntent | None = None
     cause: str = ""
-    session: Pair | None = None  # confirmed, as sent (after the DND fallback)
+    session: Pair | None = None  # as sent (after the DND fallback); see session_unsure
     session_sent_at: float = 0.0
     session_deadline: float = 0.0  # when Graph drops it unless refreshed
+    session_unsure: bool = False  # a write of it was not confirmed: Graph may hold it or not
     preferred: Pair | None = None  # a preferred presence we own
     preferred_expires_at: datetime | None = None
+    preferred_unsure: bool = False  # a write of it was not confirmed
     last_request_id: str | None = None
     dirty_since: float | None = None
     failed: str | None = None
@@ -224,17 +231,19 @@ class Planner:
                     person.session = record.session
                     person.session_deadline = now + left
                     person.session_sent_at = person.session_deadline - self.expiry.total_seconds()
+                    person.session_unsure = not record.session_confirmed
             if record.preferred is not None and (
                 record.preferred_expires_at is None or record.preferred_expires_at > wall
             ):
                 person.preferred = record.preferred
                 person.preferred_expires_at = record.preferred_expires_at
+                person.preferred_unsure = not record.preferred_confirmed
             if person.session is None and person.preferred is None:
                 save.append(self._record(person, now, wall))
             if person.desired is None:
                 person.desired = TeamsIntent(reason="not wanted after restart")
                 person.cause = "restart"
-            if person.session is not None and self.target(person.desired) == person.session:
+            if self._live_session(person, now) is not None and self.target(person.desired) == person.session:
                 grace = min(now + RESTORE_GRACE, person.session_deadline - RESTORE_MARGIN)
                 self._schedule_refresh(person, now, not_before=grace)
             if self._needs_work(person, now):
@@ -328,7 +337,7 @@ class Planner:
                 if release:
                     if person.session is not None:
                         return Call(person_id, Op.CLEAR_PRESENCE)
-                elif (target := self.target(person.desired)) != self._live_session(person, now):
+                elif self._session_due(person, (target := self.target(person.desired)), now):
                     if target is None:
                         return Call(person_id, Op.CLEAR_PRESENCE)
                     return Call(person_id, Op.SET_PRESENCE, pair=target, expiry=self.expiry)
@@ -337,7 +346,7 @@ class Planner:
                 if (
                     intent is not None
                     and intent.preferred is not None
-                    and intent.preferred != person.preferred
+                    and (intent.preferred != person.preferred or person.preferred_unsure)
                 ):
                     expiry = intent.preferred_expiry or DEFAULT_PREFERRED_EXPIRY
                     return Call(person_id, Op.SET_PREFERRED, pair=intent.preferred, expiry=expiry)
@@ -355,17 +364,7 @@ class Planner:
         if call.kind is Kind.WRITE and turn.mode is _Mode.WRITE and not turn.noted:
             turn.noted = True
             person.wrote_at = (person.wrote_at[1], now)
-        if call.op is Op.SET_PRESENCE and person.session is None:
-            ahead = PublishedRecord(
-                person.id,
-                self.tenant,
-                call.pair,
-                wall + self.expiry,
-                person.preferred,
-                person.preferred_expires_at,
-            )
-            return Start(save=ahead)
-        return Start()
+        return Start(save=self._write_ahead(person, call, now, wall))
 
     def outcome(self, call: Call, outcome: Outcome, now: float, wall: datetime) -> Effects:
         """How the call ended; returns what to persist, the health change and what to log."""
@@ -442,6 +441,10 @@ class Planner:
 
     # --- reading the plan -------------------------------------------------------------------------
 
+    def record(self, person_id: str, now: float, wall: datetime) -> PublishedRecord:
+        """What we own for one person now (persisted again after the store failed to take it)."""
+        return self._record(self._person(person_id), now, wall)
+
     def view(self, person_id: str, now: float) -> PublishView:
         person = self._people.get(person_id) or _Person(person_id)
         pending = self._needs_work(person, now)
@@ -485,7 +488,9 @@ class Planner:
             return None
         self._last_recount = now
         self.live = sum(
-            1 for p in self._people.values() if p.session is not None and now < p.session_deadline
+            1
+            for p in self._people.values()
+            if p.session is not None and now < p.session_deadline and not p.session_unsure
         )
         return self.live
 
@@ -517,6 +522,7 @@ class Planner:
                     Note(logging.INFO, "tenant %s: Graph accepts DoNotDisturb/Presenting", (self.tenant,))
                 )
             person.session = call.pair
+            person.session_unsure = False
             person.session_sent_at = now
             person.session_deadline = now + self.expiry.total_seconds()
             self.counters["refreshes" if call.refresh else "set_presence"] += 1
@@ -534,6 +540,7 @@ class Planner:
         elif call.op is Op.CLEAR_PRESENCE:
             self.counters["clear_presence" if outcome.found else "clear_presence_absent"] += 1
             person.session = None
+            person.session_unsure = False
             person.session_deadline = 0.0
             self._refreshes.cancel(person.id)
             notes.append(_decision(person, "clearPresence", outcome.request_id))
@@ -551,15 +558,16 @@ class Planner:
                     (person.id, outcome.shown, ours),
                 )
             )
-            person.preferred, person.preferred_expires_at = None, None
+            person.preferred, person.preferred_expires_at, person.preferred_unsure = None, None, False
         elif call.op is Op.CLEAR_PREFERRED:
             self.counters["clear_preferred"] += 1
-            person.preferred, person.preferred_expires_at = None, None
+            person.preferred, person.preferred_expires_at, person.preferred_unsure = None, None, False
             notes.append(_decision(person, "clearUserPreferredPresence", outcome.request_id))
         else:
             assert call.pair is not None and call.expiry is not None
             self.counters["set_preferred"] += 1
             person.preferred, person.preferred_expires_at = call.pair, wall + call.expiry
+            person.preferred_unsure = False
             notes.append(_decision(person, f"setUserPreferredPresence {call.pair}", outcome.request_id))
         if turn.stage is not _Stage.DONE:
             turn.stage = _Stage(turn.stage + 1)
@@ -620,17 +628,46 @@ class Planner:
         return person
 
     def _live_session(self, person: _Person, now: float) -> Pair | None:
-        if person.session is not None and now < person.session_deadline:
+        """The session Graph confirmed holding for us (an unconfirmed one is not counted on)."""
+        if person.session is not None and now < person.session_deadline and not person.session_unsure:
             return person.session
         return None
+
+    def _session_due(self, person: _Person, target: Pair | None, now: float) -> bool:
+        """A session write is due: the target differs from what Graph confirmed, or nothing is
+        wanted while Graph may still hold an unconfirmed session of ours (cleared blindly)."""
+        if target != self._live_session(person, now):
+            return True
+        return target is None and person.session_unsure and now < person.session_deadline
 
     def _needs_work(self, person: _Person, now: float) -> bool:
         intent = person.desired
         if intent is None or person.failed_intent is intent:
             return False
-        if self.target(intent) != self._live_session(person, now):
+        if self._session_due(person, self.target(intent), now):
+            return True
+        if intent.preferred is not None and person.preferred_unsure:
             return True
         return intent.preferred != person.preferred
+
+    def _write_ahead(self, person: _Person, call: Call, now: float, wall: datetime) -> PublishedRecord | None:
+        """Before a write: mark what it touches unconfirmed (a set also names the value it may
+        leave behind), in memory and in the record to persist; None for reads and refreshes."""
+        if call.refresh or call.op is Op.READ_PRESENCE:
+            return None
+        if call.op is Op.SET_PRESENCE:
+            person.session = call.pair
+            person.session_deadline = now + self.expiry.total_seconds()
+            person.session_unsure = True
+        elif call.op is Op.CLEAR_PRESENCE:
+            person.session_unsure = True
+        elif call.op is Op.SET_PREFERRED:
+            assert call.expiry is not None
+            person.preferred, person.preferred_expires_at = call.pair, wall + call.expiry
+            person.preferred_unsure = True
+        else:
+            person.preferred_unsure = True
+        return self._record(person, now, wall)
 
     def _quarantined(self, person: _Person, now: float) -> bool:
         until = person.quarantined_until
@@ -654,5 +691,12 @@ class Planner:
         if person.session is not None:
             expires = wall + timedelta(seconds=person.session_deadline - now)
         return PublishedRecord(
-            person.id, self.tenant, person.session, expires, person.preferred, person.preferred_expires_at
+            person.id,
+            self.tenant,
+            person.session,
+            expires,
+            person.preferred,
+            person.preferred_expires_at,
+            session_confirmed=not person.session_unsure,
+            preferred_confirmed=not person.preferred_unsure,
         )

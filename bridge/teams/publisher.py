@@ -13,9 +13,11 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bridge.errors import GraphError, StoreError
+from bridge.kit.backoff import Backoff
 from bridge.kit.clock import Clock, sleep_or_wake
 from bridge.kit.health import Health, HealthTracker
 from bridge.presence import TeamsIntent
@@ -28,6 +30,24 @@ from bridge.teams.planner import Planner
 log = logging.getLogger(__name__)
 
 _CLEARS = frozenset({Op.CLEAR_PRESENCE, Op.CLEAR_PREFERRED})
+RELEASE_RETRY_FOR = 60.0  # seconds `release` keeps retrying the people it could not clear
+RELEASE_BACKOFF = (1.0, 15.0)  # seconds: first ceiling and cap between release rounds
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """What ``release`` did: clears Graph confirmed, and per person what is still set (the
+    person's object id -> e.g. ``session Busy/InACall, preferred DoNotDisturb/DoNotDisturb``)."""
+
+    cleared: int
+    still_set: dict[str, str] = field(default_factory=dict)
+
+
+def _owned_text(record: PublishedRecord) -> str:
+    parts = [f"session {record.session}"] if record.session is not None else []
+    if record.preferred is not None:
+        parts.append(f"preferred {record.preferred}")
+    return ", ".join(parts)
 
 
 class Publisher:
@@ -53,6 +73,7 @@ class Publisher:
         self.tenant, self._session_id, self._workers = tenant, client_id, max(1, workers)
         self._graph, self._budget, self._store, self._clock = graph, budget, store, clock
         self._flap_window = max(0.0, flap_window)
+        self._rng = rng or random.Random()
         self._plan = Planner(
             tenant=tenant,
             session_expiry=session_expiry,
@@ -62,10 +83,11 @@ class Publisher:
             quarantine_backoff=quarantine_backoff,
             quarantine_after=quarantine_after,
             flap_window=self._flap_window,
-            rng=rng,
+            rng=self._rng,
         )
         self._work, self._refresh_wake = asyncio.Event(), asyncio.Event()  # new writes / new refreshes
         self._reconciled = False
+        self._unsaved: set[str] = set()  # people whose latest record the store refused
         self.alarms: set[str] = self._plan.alarms
         self.counters: dict[str, int] = self._plan.counters
         self.health_listeners: list[Callable[[Health], None]] = []  # called on every transition
@@ -130,27 +152,55 @@ class Publisher:
                     name=f"publisher-{self.tenant}-refresh-{n}",
                 )
 
-    async def release(self) -> int:
-        """Clear every session and preferred presence we own (per the store); returns clears sent.
+    async def release(self, retry_for: float = RELEASE_RETRY_FOR) -> Released:
+        """Clear every session and preferred presence we own (per the store), retrying the people
+        whose clear failed (Graph 503, a dropped connection...) with backoff for up to
+        ``retry_for`` seconds; returns how many clears were sent and what is still set.
 
         For decommissioning and the panic button: stop ``run()`` first, or it re-publishes.
         """
         self.reconcile()
         records = self._store.load_published(self.tenant).values()
+        deadline = self._clock.monotonic() + max(0.0, retry_for)
+        backoff = Backoff(*RELEASE_BACKOFF, rng=self._rng)
+        pending = self._plan.releasing(records, self._clock.monotonic())
         sent = 0
-        for person_id in self._plan.releasing(records, self._clock.monotonic()):
-            self._plan.take_release(person_id)
-            try:
-                while (call := self._plan.next_call(person_id, self._clock.monotonic())) is not None:
-                    outcome = await self._attempt(call)
-                    if outcome.result is Result.AUTH and outcome.error is not None:
-                        raise outcome.error
-                    sent += outcome.result is Result.OK and call.op in _CLEARS
-            finally:
-                record = self._plan.finish(person_id, self._clock.monotonic(), self._clock.now())
-                if record is not None:
-                    self._save(record)
+        while True:
+            left = []
+            for person_id in pending:
+                sent += await self._release_one(person_id)
+                if self._plan.record(person_id, self._clock.monotonic(), self._clock.now()).owns_anything:
+                    left.append(person_id)
+            pending = left
+            pause = backoff.next()
+            if not pending or self._clock.monotonic() + pause > deadline:
+                break
+            log.info(
+                "tenant %s: %d people still set; retrying the release in %.1f s",
+                self.tenant,
+                len(left),
+                pause,
+            )
+            await self._clock.sleep(pause)
         self._recount_live(force=True)
+        now, wall = self._clock.monotonic(), self._clock.now()
+        still = {person_id: _owned_text(self._plan.record(person_id, now, wall)) for person_id in pending}
+        return Released(sent, still)
+
+    async def _release_one(self, person_id: str) -> int:
+        """One release pass over a person; returns the clears Graph confirmed."""
+        sent = 0
+        self._plan.take_release(person_id)
+        try:
+            while (call := self._plan.next_call(person_id, self._clock.monotonic())) is not None:
+                outcome = await self._attempt(call)
+                if outcome.result is Result.AUTH and outcome.error is not None:
+                    raise outcome.error
+                sent += outcome.result is Result.OK and call.op in _CLEARS
+        finally:
+            record = self._plan.finish(person_id, self._clock.monotonic(), self._clock.now())
+            if record is not None:
+                self._save(record)
         return sent
 
     # --- workers ----------------------------------------------------------------------------------
@@ -235,11 +285,33 @@ class Publisher:
             listener(health)
 
     def _save(self, record: PublishedRecord) -> None:
+        """Persist; a failure is counted (the store raises the alarm) and publishing goes on. The
+        people whose record could not be written are written again once a save succeeds."""
         try:
             self._store.save_published(record, self._clock.now())
         except StoreError as exc:
             self.counters["store_errors"] += 1
-            log.warning("state store write failed for person=%s: %s", record.person_id, exc)
+            level = logging.DEBUG if self._unsaved else logging.WARNING  # once per outage
+            log.log(
+                level, "state store write failed for person=%s (kept in memory): %s", record.person_id, exc
+            )
+            self._unsaved.add(record.person_id)
+            return
+        self._unsaved.discard(record.person_id)
+        if self._unsaved:
+            self._save_again()
+
+    def _save_again(self) -> None:
+        """The store takes writes again: persist what we own for everyone it refused before."""
+        while self._unsaved:
+            person_id = self._unsaved.pop()
+            now, wall = self._clock.monotonic(), self._clock.now()
+            try:
+                self._store.save_published(self._plan.record(person_id, now, wall), wall)
+            except StoreError:
+                self._unsaved.add(person_id)
+                return
+        log.info("tenant %s: every ownership record is persisted again", self.tenant)
 
     def _recount_live(self, *, force: bool = False) -> None:
         """Feed the budget's refresh reserve and the capacity alarm (at most once a second)."""

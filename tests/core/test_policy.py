@@ -425,3 +425,54 @@ def test_pbx_dnd_we_set_from_teams_is_never_published_back_to_teams() -> None:
     assert own is not None and not own.dnd_ours
     assert run([(DESK, EndpointRole.PERSONAL, own)], mono=5.0).intent.session == PRESENTING
 
+
+# --- the unknown grace keeps what is unknown, not a DND the PBX has just said is off ----------------
+# Issue 10, defect 8: a fresh explicit fact beats the grace for that field. Expected values from
+# the module docstring's rule 2: the grace keeps the previous intent unless it is the dnd layer's
+# and every personal endpoint's dnd is known and none is on (ours does not count: never published).
+
+SHOWN_DND = TeamsIntent(session=PRESENTING, reason="dnd on pbx/1001")
+PREFERRED = TeamsIntent(PRESENTING, PREFERRED_DND, timedelta(hours=8), "dnd on pbx/1001")
+A_CALL = TeamsIntent(session=IN_A_CALL, reason="in_call on pbx/1001")
+GRACE_ROWS = [
+    # (dnd of each personal endpoint whose line is unknown, previous intent, tables, kept?)
+    ((Toggle.OFF,), SHOWN_DND, None, False),
+    ((Toggle.UNKNOWN,), SHOWN_DND, None, True),  # an adapter blip: the DND may still be on
+    ((Toggle.OFF,), A_CALL, None, True),  # the line is what is unknown: the call is kept
+    ((Toggle.OFF,), PREFERRED, {"dnd_preferred": True, "dnd_preferred_expiry": "PT8H"}, False),
+    ((Toggle.OFF, Toggle.UNKNOWN), SHOWN_DND, None, True),  # one endpoint's DND still unknown
+    ((Toggle.OFF, Toggle.OFF), SHOWN_DND, None, False),
+    ((Toggle.OFF,), A_CALL, {"dnd": "Busy/InACall"}, True),  # the dnd pair is a call pair: kept
+]
+
+
+@pytest.mark.parametrize(
+    ("dnds", "previous", "doc", "kept"),
+    GRACE_ROWS,
+    ids=["dnd-off", "dnd-unknown", "call", "preferred-dnd", "one-unknown", "all-off", "dnd-is-call-pair"],
+)
+def test_unknown_grace_does_not_keep_a_dnd_the_pbx_said_is_off(
+    dnds: tuple[Toggle, ...],
+    previous: TeamsIntent,
+    doc: dict | None,
+    kept: bool,  # type: ignore[type-arg]
+) -> None:
+    keys = [DESK, SOFT]
+    rows = [ep(keys[i], LineState.UNKNOWN, since=200.0, dnd=dnd) for i, dnd in enumerate(dnds)]
+    d = run(rows, mono=250.0, previous=previous, tables=tables(doc) if doc else default_tables)
+    if kept:
+        assert d.intent is previous and "keeping the last state" in d.cause
+    else:
+        assert d.intent.session is None and d.intent.preferred is None
+        assert d.recheck_at == 320.0  # the line's grace still ends then (the unknown row applies)
+
+
+def test_dnd_off_after_a_restart_clears_at_once_although_the_restored_line_is_unknown() -> None:
+    """Defect 8: a DND-only endpoint restored after a restart has an unknown line whose grace starts
+    at the restore; the PBX then says DND off: Teams must drop DoNotDisturb now, not in 120 s."""
+    restored = EndpointState(dnd=Toggle.ON, line_since=500.0, restored=True)  # what Engine.restore makes
+    shown = run([(DESK, EndpointRole.PERSONAL, restored)], mono=500.0)
+    assert shown.intent.session == PRESENTING
+    off = merge(restored, StateChange(DESK, dnd=Toggle.OFF), 501.0)
+    assert off is not None and not off.restored
+    assert run([(DESK, EndpointRole.PERSONAL, off)], mono=501.0, previous=shown.intent).intent.session is None

@@ -20,6 +20,7 @@ from bridge.kit.clock import FakeClock
 from bridge.presence import Pair
 from bridge.teams.watcher import Watcher
 from tests.adapters.asterisk_ami.fake_ami import FakeAmi
+from tests.adapters.asterisk_ami.pbx_state import AT_REST, FREEPBX_DEVICES, FreePbx, serving
 from tests.runtime.rig import emulator, new_clock
 from tests.runtime.support import cli, our_writes
 from tests.runtime.test_ami_end_to_end import ALICE, ami_yaml, fake_pbx, settled
@@ -120,7 +121,8 @@ async def test_teams_dnd_sets_freepbx_dnd_for_the_opted_in_person_only_and_never
 
 async def test_release_clears_what_we_wrote_to_the_pbx(tmp_path: Path) -> None:
     clock = new_clock()
-    async with fake_pbx() as pbx, emulator(tmp_path, clock) as handle:
+    bob_own_dnd = FreePbx({**FREEPBX_DEVICES, "DND/1002": "YES"}, {**AT_REST, "Custom:DND1002": "BUSY"})
+    async with serving(bob_own_dnd) as pbx, emulator(tmp_path, clock) as handle:  # release reads back
         emu = handle.emulator
         text = watching_yaml(handle, tmp_path, pbx.port)
         config = load_config_text(text, "<t2p>", environ={})
@@ -135,6 +137,7 @@ async def test_release_clears_what_we_wrote_to_the_pbx(tmp_path: Path) -> None:
         assert "pbx pbx: 1 value(s) of ours cleared" in out
         assert astdb(pbx, "TEAMS", "1001") == ["call", "DEL"]
         assert astdb(pbx, "DND", "1002") == []  # Bob's own DND is not ours: untouched
+        assert pbx.dnd("1002") == ("YES", "BUSY")
 
 
 async def test_a_teams_call_that_ended_while_the_bridge_was_down_is_cleared_on_the_pbx(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
@@ -33,6 +34,7 @@ from bridge.presence import (
     TeamsIntent,
 )
 from bridge.runtime.store import StateStore
+from bridge.teams.publisher import Released
 
 from .helpers import EmulatorTokenProvider
 from .rig import Rig, build, running
@@ -176,7 +178,7 @@ async def test_release_leaves_nothing_of_ours() -> None:
             w.rig.pub.desire("user-0002", DND_PREF, "dnd on")
             await w.rig.settle()
             assert w.emu.presence_of("user-0002") == Pair("DoNotDisturb", "DoNotDisturb")
-        sent = await w.rig.pub.release()  # after run() stopped, as `presence-bridge release` does
+        sent = (await w.rig.pub.release()).cleared  # after run() stopped, as `presence-bridge release` does
         assert sent == 3
         assert w.ours("user-0001") is None and w.ours("user-0002") is None
         assert w.emu.presence_of("user-0002") == AWAY
@@ -200,3 +202,43 @@ async def test_overload_against_the_emulator_limit_converges_without_429() -> No
         assert [u for u, i in final.items() if w.ours(u) != i.session] == []
         shown_ok = {u: w.emu.presence_of(u) == (i.session or OFFLINE) for u, i in final.items()}
         assert all(shown_ok.values())
+
+
+async def release_on_the_clock(w: World, retry_for: float) -> Released:
+    """Run ``release`` as the command does, advancing the fake clock under its retries."""
+    task = asyncio.create_task(w.rig.pub.release(retry_for=retry_for))
+    while not task.done():
+        await w.clock.advance(0.5)
+    return task.result()
+
+
+async def test_release_retries_people_graph_refused_until_cleared() -> None:
+    async with world() as w:
+        async with running(w.rig):
+            w.rig.pub.desire("user-0001", BUSY, "answered")
+            w.rig.pub.desire("user-0002", BUSY, "answered")
+            await w.rig.settle()
+        w.emu.faults.inject(Fault(FaultKind.UNAVAILABLE, retry_after=0), count=5)  # one clear exhausted
+        released = await release_on_the_clock(w, retry_for=60)
+        assert released == Released(2, {})
+        assert w.ours("user-0001") is None and w.ours("user-0002") is None
+        assert w.rig.store.load_published() == {}
+
+
+async def test_release_against_a_graph_that_keeps_failing_says_what_is_still_set() -> None:
+    async with world() as w:
+        async with running(w.rig):
+            w.rig.pub.desire("user-0001", BUSY, "answered")
+            w.rig.pub.desire("user-0002", DND_PREF, "dnd on")
+            await w.rig.settle()
+        w.emu.faults.inject(Fault(FaultKind.UNAVAILABLE, retry_after=0), count=10_000)
+        started = w.clock.monotonic()
+        released = await release_on_the_clock(w, retry_for=30)
+        assert w.clock.monotonic() - started <= 30 + 1  # bounded
+        assert released.cleared == 0
+        assert released.still_set == {
+            "user-0001": "session Busy/InACall",
+            "user-0002": "session DoNotDisturb/Presenting, preferred DoNotDisturb/DoNotDisturb",
+        }
+        assert w.ours("user-0001") == IN_A_CALL  # and the store still knows it is ours
+        assert set(w.rig.store.load_published()) == {"user-0001", "user-0002"}

@@ -23,7 +23,7 @@ from bridge.presence import (
     TeamsIntent,
 )
 from bridge.teams.ownership import PublishedRecord
-from bridge.teams.plan_types import Kind, Op, Outcome
+from bridge.teams.plan_types import Call, Kind, Op, Outcome
 
 from .planner_sim import T0, TENANT, Sim
 
@@ -257,7 +257,7 @@ def test_an_expired_record_costs_no_call_and_is_forgotten() -> None:
     assert [r.owns_anything for r in sim.saved] == [False]
 
 
-# --- write-ahead: a session about to be created is persisted before the call --------------------
+# --- write-ahead: what a write is about to set is persisted, unconfirmed, before the call --------
 
 
 def test_a_new_session_is_persisted_before_its_call_and_confirmed_after() -> None:
@@ -266,17 +266,30 @@ def test_a_new_session_is_persisted_before_its_call_and_confirmed_after() -> Non
     call = sim.plan.next_write(10.0)
     assert call is not None and not isinstance(call, float)
     ahead = sim.plan.begin(call, 10.0, sim.wall(10.0)).save
-    assert ahead == PublishedRecord("quin", TENANT, IN_A_CALL, T0 + timedelta(seconds=10, minutes=15))
+    expires = T0 + timedelta(seconds=10, minutes=15)
+    assert ahead == PublishedRecord("quin", TENANT, IN_A_CALL, expires, session_confirmed=False)
+    sim.plan.outcome(call, Outcome(request_id="rid"), 10.0, sim.wall(10.0))
+    sim.plan.finish("quin", 10.0, sim.wall(10.0))
+    sim.advance(11.0)
+    assert sim.plan.view("quin", 11.0).sent_session == IN_A_CALL
 
 
-def test_refreshes_and_changes_of_an_owned_session_need_no_write_ahead() -> None:
+def test_a_change_of_an_owned_session_is_written_ahead_and_a_refresh_is_not() -> None:
     sim = Sim(flap_window=0.0)
     sim.desire("rita", BUSY)
     sim.advance(1.0)
+    assert sim.last_save("rita").session_confirmed
     sim.desire("rita", CONF)
     call = sim.plan.next_write(1.0)
     assert call is not None and not isinstance(call, float)
-    assert sim.plan.begin(call, 1.0, sim.wall(1.0)).save is None
+    ahead = sim.plan.begin(call, 1.0, sim.wall(1.0)).save
+    assert ahead is not None and (ahead.session, ahead.session_confirmed) == (IN_A_CONFERENCE_CALL, False)
+    sim.plan.outcome(call, Outcome(request_id="rid"), 1.0, sim.wall(1.0))
+    sim.plan.finish("rita", 1.0, sim.wall(1.0))
+    assert sim.last_save("rita") != ahead
+    refresh = sim.plan.next_refresh(1.0 + 240.0)
+    assert isinstance(refresh, Call) and refresh.refresh
+    assert sim.plan.begin(refresh, 241.0, sim.wall(241.0)).save is None
 
 
 def test_every_confirmed_write_is_persisted_with_its_expiry() -> None:

@@ -79,7 +79,7 @@ async def test_release_clears_everything_we_own() -> None:
             await rig.settle()
         # a fresh process (the `release` command) works from the store alone
         rig = build(clock, store, fake=fake)
-        sent = await rig.pub.release()
+        sent = (await rig.pub.release()).cleared
         assert sent == 3  # two sessions and one preferred presence
         for uid in ("erin", "finn"):
             assert fake.session(uid, CLIENT_ID) is None
@@ -96,7 +96,7 @@ async def test_release_leaves_a_preferred_the_user_replaced() -> None:
             await rig.settle()
         fake.client_session("gus", Pair("Available", "Available"))
         fake.user_sets_preferred("gus", Pair("Away", "Away"))
-        sent = await build(clock, store, fake=fake).pub.release()
+        sent = (await build(clock, store, fake=fake).pub.release()).cleared
         assert sent == 1  # only our session
         assert fake.shown("gus") == Pair("Away", "Away")
 

@@ -90,7 +90,7 @@ class TcpClient:
 
 async def tcp_login(adapter: CtiAdapter, token: str = TOKEN) -> TcpClient:
     client = await TcpClient.connect(adapter)
-    assert await client.send(json.dumps({"token": token}).encode()) == {"ok": True}
+    assert await client.send(json.dumps({"token": token}).encode()) == {"ok": True, "request": "snapshot"}
     return client
 
 
