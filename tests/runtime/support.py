@@ -16,6 +16,28 @@ from bridge.teams.publisher import Publisher
 WAIT_LIMIT = 20.0  # real seconds; a bound, not a wait: the event normally arrives in milliseconds
 
 
+async def eventually(predicate: Callable[[], bool], limit: float = WAIT_LIMIT) -> None:
+    """A bound on real time for work already due on the fake clock (a task must run), not a wait."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("the condition did not come true")
+        await asyncio.sleep(0.01)
+
+
+async def confirmed(publisher: Publisher, person_id: str, pair: object) -> None:
+    """Until the bridge has Graph's answer to its write for ``person_id`` (the emulator changes
+    state before the answer reaches us: a stop in between leaves the write unconfirmed, and the
+    next start sends it again, which an exact write count would see)."""
+
+    def answered() -> bool:
+        view = publisher.view(person_id)
+        return view.sent_session == pair and not view.pending
+
+    await eventually(answered)
+
+
 async def until(emulator: Emulator, predicate: Callable[[], bool], limit: float = WAIT_LIMIT) -> None:
     """Wait until ``predicate()`` holds, re-checking after every mutation of the emulator's state."""
     changed = asyncio.Event()

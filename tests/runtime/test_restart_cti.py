@@ -24,7 +24,7 @@ from bridge.presence import IN_A_CALL, PRESENTING, Pair
 from bridge.runtime.store import StateStore
 from tests.adapters.generic_cti.harness import TcpClient
 from tests.runtime.rig import ID, TOKEN, emulator, new_clock
-from tests.runtime.support import live_through, our_writes, until
+from tests.runtime.support import confirmed, live_through, our_writes, until
 
 AVAILABLE = Pair("Available", "Available")
 ALICE, ERIN = ID["Alice"], ID["Erin"]
@@ -81,6 +81,7 @@ async def test_a_hangup_lost_while_the_bridge_was_down_is_learnt_from_the_snapsh
                 await post(service.adapters["pbx"], {"extension": "1001", "line": "in_call"})
             ).status_code == 202
             await until(emu, lambda: emu.presence_of(ALICE) == IN_A_CALL)
+            await confirmed(service.tenants["demo"].publisher, ALICE, IN_A_CALL)
         # the bridge is down; Alice hangs up meanwhile, and the PBX's hang-up reaches nobody
         await clock.advance(60)
         async with running_service(config, clock) as service:
@@ -127,6 +128,7 @@ async def test_dnd_off_right_after_a_restart_drops_do_not_disturb_at_once(tmp_pa
         async with running_service(config, clock) as service:
             await post(service.adapters["pbx"], {"extension": "1001", "dnd": True})
             await until(emu, lambda: emu.presence_of(ALICE) == PRESENTING)
+            await confirmed(service.tenants["demo"].publisher, ALICE, PRESENTING)
         await clock.advance(30)
         async with running_service(config, clock) as service:
             response = await post(service.adapters["pbx"], {"extension": "1001", "dnd": False})
@@ -150,6 +152,8 @@ async def test_start_up_writes_nothing_until_the_snapshot_then_only_what_changed
             await until(
                 emu, lambda: emu.presence_of(ALICE) == IN_A_CALL and emu.presence_of(ERIN) == PRESENTING
             )
+            await confirmed(service.tenants["demo"].publisher, ALICE, IN_A_CALL)
+            await confirmed(service.tenants["demo"].publisher, ERIN, PRESENTING)
         # Erin's state as stored is older than what Teams holds: the store says in_call, not DND
         with StateStore(config.state.path) as store:
             store.save_endpoint(EndpointKey("pbx", "1005"), EndpointState(line=LineState.IN_CALL))

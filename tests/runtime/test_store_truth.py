@@ -29,7 +29,7 @@ from bridge.runtime.http import build_app
 from bridge.runtime.service import BridgeService
 from bridge.runtime.store import CHECK_INTERVAL, StateStore
 from tests.runtime.rig import ID, bridge_config, emulator, new_clock, send
-from tests.runtime.support import WAIT_LIMIT, our_session, until
+from tests.runtime.support import eventually, our_session, until
 
 AVAILABLE = Pair("Available", "Available")
 ALICE, BOB, CAROL = ID["Alice"], ID["Bob"], ID["Carol"]
@@ -44,16 +44,6 @@ class FillableDisk(sqlite3.Connection):
         if FillableDisk.full and not sql.lstrip().upper().startswith(("SELECT", "PRAGMA")):
             raise sqlite3.OperationalError("database or disk is full")
         return super().execute(sql, *args)
-
-
-async def eventually(predicate: Callable[[], bool], limit: float = WAIT_LIMIT) -> None:
-    """A bound on real time for work already due on the fake clock (a task must run), not a wait."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not predicate():
-        if loop.time() > deadline:
-            raise TimeoutError("the condition did not come true")
-        await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager
@@ -103,9 +93,15 @@ async def test_writes_cut_off_by_a_kill_are_sent_again_at_once_after_the_restart
         async with running_service(config, clock) as service:
             for _ in range(10):
                 await clock.advance(0.5)
-            client_id = config.tenants["demo"].client_id
-            for person in PEOPLE:  # our session is set again now, not 240 s later at the refresh
+            cut_off, never_sent = PEOPLE[:4], PEOPLE[4]
+            for person in cut_off:  # our session is set again now, not 240 s later at the refresh
                 await until(emu, lambda uid=person.object_id: ours(emu, clock, uid, client_id) == IN_A_CALL)
+            # the fifth write never started (no write-ahead record): the restored call waits for the
+            # PBX's first snapshot like any restored state (DESIGN 14), at most state.start_wait_seconds
+            assert ours(emu, clock, never_sent.object_id, client_id) is None
+            for _ in range(60):
+                await clock.advance(0.5)
+            await until(emu, lambda: ours(emu, clock, never_sent.object_id, client_id) == IN_A_CALL)
 
 
 async def test_a_store_deleted_while_running_still_lets_the_next_start_clear_a_call(tmp_path: Path) -> None:
