@@ -12,6 +12,7 @@ from bridge.config import load_config_text
 from bridge.demo import running_service
 from bridge.presence import Pair
 from tests.adapters.asterisk_ami.fake_ami import FREEPBX_REPLIES, FakeAmi, ManagerUser
+from tests.adapters.asterisk_ami.pbx_state import FreePbx
 from tests.runtime.rig import emulator, new_clock
 from tests.runtime.support import cli
 from tests.runtime.test_ami_end_to_end import ALICE, ami_yaml, settled
@@ -36,7 +37,8 @@ async def test_an_ami_user_without_write_system_makes_healthz_degraded_with_an_a
 
 async def test_release_works_through_a_degraded_adapter(tmp_path: Path) -> None:
     clock = new_clock()
-    pbx = FakeAmi(FREEPBX_REPLIES, user=ManagerUser(read=frozenset({"call", "agent"})))  # no read=system
+    pbx = FreePbx()  # remembers writes, so release can read them back
+    pbx.user = ManagerUser(read=frozenset({"call", "agent"}))  # no read=system
     await pbx.start()
     try:
         async with emulator(tmp_path, clock) as handle:
