@@ -27,13 +27,20 @@ from bridge.kit.metrics import Metrics
 from bridge.kit.supervisor import Body, Supervisor
 from bridge.presence import Pair, TeamsIntent
 from bridge.runtime import pbx_owned, rules
-from bridge.runtime.engine import Engine, PersonSlot, held_intents
+from bridge.runtime.engine import Engine, PersonSlot
 from bridge.runtime.metrics_export import ServiceMetrics, flat, service_readings
 from bridge.runtime.pbx_side import build_adapters
 from bridge.runtime.resolver import Resolver
 from bridge.runtime.status import status_row
 from bridge.runtime.store import StateStore
-from bridge.runtime.tenant import TenantRuntime, build_tenant, build_tenants, build_watcher, token_provider
+from bridge.runtime.tenant import (
+    TenantRuntime,
+    build_tenant,
+    build_tenants,
+    build_watcher,
+    held_at_start,
+    token_provider,
+)
 from bridge.runtime.watched import watched_by_tenant
 from bridge.teams.watcher import AdapterCommand, Watcher
 
@@ -106,10 +113,6 @@ class BridgeService:
         """Resolve UPNs to object ids through ``GET /users/{upn}``; returns how many failed."""
         return await self.resolver.resolve_all()
 
-    @property
-    def resolve_failures(self) -> dict[str, str]:
-        return self.resolver.failures
-
     def _refresh_watched(self) -> None:
         """Tell each tenant's watcher whom to watch (its people with a known object id)."""
         people = {s.key: (s.config, s.object_id) for s in self.engine.slots()}
@@ -145,7 +148,7 @@ class BridgeService:
         resolving = any(p.upn for p in self.config.people)
         if resolving:
             await self.resolve_people()
-        self.engine.decide_all(self._held())
+        self.engine.decide_all(held_at_start(self.tenants, self.store, self.clock.now()))
         self._refresh_watched()
         if self.watchers:
             pbx_owned.restore_watchers(self.store, self.config.route, self.clock, self.watchers.values())
@@ -167,17 +170,6 @@ class BridgeService:
                     await adapter.stop()
             for tenant in self.tenants.values():
                 await tenant.aclose()
-
-    def _held(self) -> dict[str, TeamsIntent]:
-        """Object id -> what the publishers will restore from the store (``engine.held_intents``),
-        which the start-up gate holds while it waits (DESIGN 14)."""
-        held: dict[str, TeamsIntent] = {}
-        for tenant in self.tenants:
-            try:
-                held.update(held_intents(self.store.load_published(tenant).values(), self.clock.now()))
-            except BridgeError as exc:
-                log.warning("tenant %s: could not read what we published before the restart: %s", tenant, exc)
-        return held
 
     def _pumper(self, adapter: Adapter) -> Body:
         async def pump() -> None:

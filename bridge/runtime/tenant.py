@@ -7,16 +7,20 @@ the benchmarks use it), so every caller gets the same timeouts, TLS and proxy ru
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from bridge.config import BridgeConfig, TenantConfig
-from bridge.errors import ConfigError
+from bridge.errors import BridgeError, ConfigError
 from bridge.kit.clock import Clock
-from bridge.presence import Pair
+from bridge.presence import Pair, TeamsIntent
+from bridge.runtime.engine import held_intents
 from bridge.runtime.store import StateStore
 from bridge.teams.auth import MsalTokenProvider
 from bridge.teams.auth_http import tls_context
@@ -24,6 +28,8 @@ from bridge.teams.budget import Budget
 from bridge.teams.graph import GraphClient, TokenProvider
 from bridge.teams.publisher import Publisher
 from bridge.teams.watcher import Apply, Watcher
+
+log = logging.getLogger(__name__)
 
 GRAPH_TIMEOUT_SECONDS = 30.0
 
@@ -141,3 +147,17 @@ def build_tenants(
         name: build_tenant(name, cfg, clock=clock, store=store, rng=rng)
         for name, cfg in config.tenants.items()
     }
+
+
+def held_at_start(
+    tenants: Mapping[str, TenantRuntime], store: StateStore, wall: datetime
+) -> dict[str, TeamsIntent]:
+    """Object id -> what the publishers will restore from the store (``engine.held_intents``),
+    which the start-up gate holds while it waits for the PBX (DESIGN 14)."""
+    held: dict[str, TeamsIntent] = {}
+    for tenant in tenants:
+        try:
+            held.update(held_intents(store.load_published(tenant).values(), wall))
+        except BridgeError as exc:
+            log.warning("tenant %s: could not read what we published before the restart: %s", tenant, exc)
+    return held

@@ -13,41 +13,24 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bridge.errors import GraphError, StoreError
-from bridge.kit.backoff import Backoff
 from bridge.kit.clock import Clock, sleep_or_wake
 from bridge.kit.health import Health, HealthTracker
 from bridge.presence import TeamsIntent
 from bridge.teams.budget import Budget
 from bridge.teams.graph import GraphClient
+from bridge.teams.graph_calls import send
 from bridge.teams.ownership import PublishedRecord, PublishedStore
+from bridge.teams.persist import RecordWriter
 from bridge.teams.plan_types import Call, Effects, Op, Outcome, PublishView, Result
 from bridge.teams.planner import Planner
+from bridge.teams.release import RELEASE_RETRY_FOR, Released, release_rounds
 
 log = logging.getLogger(__name__)
 
 _CLEARS = frozenset({Op.CLEAR_PRESENCE, Op.CLEAR_PREFERRED})
-RELEASE_RETRY_FOR = 60.0  # seconds `release` keeps retrying the people it could not clear
-RELEASE_BACKOFF = (1.0, 15.0)  # seconds: first ceiling and cap between release rounds
-
-
-@dataclass(frozen=True, slots=True)
-class Released:
-    """What ``release`` did: clears Graph confirmed, and per person what is still set (the
-    person's object id -> e.g. ``session Busy/InACall, preferred DoNotDisturb/DoNotDisturb``)."""
-
-    cleared: int
-    still_set: dict[str, str] = field(default_factory=dict)
-
-
-def _owned_text(record: PublishedRecord) -> str:
-    parts = [f"session {record.session}"] if record.session is not None else []
-    if record.preferred is not None:
-        parts.append(f"preferred {record.preferred}")
-    return ", ".join(parts)
 
 
 class Publisher:
@@ -87,9 +70,9 @@ class Publisher:
         )
         self._work, self._refresh_wake = asyncio.Event(), asyncio.Event()  # new writes / new refreshes
         self._reconciled = False
-        self._unsaved: set[str] = set()  # people whose latest record the store refused
         self.alarms: set[str] = self._plan.alarms
         self.counters: dict[str, int] = self._plan.counters
+        self._writer = RecordWriter(tenant, store, clock, self.counters, self._current)
         self.health_listeners: list[Callable[[Health], None]] = []  # called on every transition
         self._health = HealthTracker(
             f"tenant {tenant}: Graph", log, initial=Health.CONNECTING, on_change=self._tell_listeners
@@ -161,31 +144,12 @@ class Publisher:
         """
         self.reconcile()
         records = self._store.load_published(self.tenant).values()
-        deadline = self._clock.monotonic() + max(0.0, retry_for)
-        backoff = Backoff(*RELEASE_BACKOFF, rng=self._rng)
         pending = self._plan.releasing(records, self._clock.monotonic())
-        sent = 0
-        while True:
-            left = []
-            for person_id in pending:
-                sent += await self._release_one(person_id)
-                if self._plan.record(person_id, self._clock.monotonic(), self._clock.now()).owns_anything:
-                    left.append(person_id)
-            pending = left
-            pause = backoff.next()
-            if not pending or self._clock.monotonic() + pause > deadline:
-                break
-            log.info(
-                "tenant %s: %d people still set; retrying the release in %.1f s",
-                self.tenant,
-                len(left),
-                pause,
-            )
-            await self._clock.sleep(pause)
+        released = await release_rounds(
+            self.tenant, pending, self._release_one, self._current, self._clock, self._rng, retry_for
+        )
         self._recount_live(force=True)
-        now, wall = self._clock.monotonic(), self._clock.now()
-        still = {person_id: _owned_text(self._plan.record(person_id, now, wall)) for person_id in pending}
-        return Released(sent, still)
+        return released
 
     async def _release_one(self, person_id: str) -> int:
         """One release pass over a person; returns the clears Graph confirmed."""
@@ -241,28 +205,11 @@ class Publisher:
         if not start.send:
             return Outcome()
         try:
-            outcome = await self._send(call)
+            outcome = await send(self._graph, self._session_id, call)
         except GraphError as exc:
             outcome = Outcome.failed(exc)
         self._apply(self._plan.outcome(call, outcome, self._clock.monotonic(), self._clock.now()))
         return outcome
-
-    async def _send(self, call: Call) -> Outcome:
-        graph, person_id = self._graph, call.person_id
-        if call.op is Op.SET_PRESENCE:
-            assert call.pair is not None and call.expiry is not None
-            done = await graph.set_presence(person_id, self._session_id, call.pair, call.expiry)
-        elif call.op is Op.CLEAR_PRESENCE:
-            done = await graph.clear_presence(person_id, self._session_id)
-        elif call.op is Op.SET_PREFERRED:
-            assert call.pair is not None and call.expiry is not None
-            done = await graph.set_preferred(person_id, call.pair, call.expiry)
-        elif call.op is Op.CLEAR_PREFERRED:
-            done = await graph.clear_preferred(person_id)
-        else:
-            shown = (await graph.get_presences([person_id])).get(person_id)
-            return Outcome(request_id=graph.last_request_id, shown=shown)
-        return Outcome(request_id=done.request_id, found=done.found)
 
     async def _check_credentials(self) -> None:
         outcome = Outcome()
@@ -285,33 +232,10 @@ class Publisher:
             listener(health)
 
     def _save(self, record: PublishedRecord) -> None:
-        """Persist; a failure is counted (the store raises the alarm) and publishing goes on. The
-        people whose record could not be written are written again once a save succeeds."""
-        try:
-            self._store.save_published(record, self._clock.now())
-        except StoreError as exc:
-            self.counters["store_errors"] += 1
-            level = logging.DEBUG if self._unsaved else logging.WARNING  # once per outage
-            log.log(
-                level, "state store write failed for person=%s (kept in memory): %s", record.person_id, exc
-            )
-            self._unsaved.add(record.person_id)
-            return
-        self._unsaved.discard(record.person_id)
-        if self._unsaved:
-            self._save_again()
+        self._writer.save(record)
 
-    def _save_again(self) -> None:
-        """The store takes writes again: persist what we own for everyone it refused before."""
-        while self._unsaved:
-            person_id = self._unsaved.pop()
-            now, wall = self._clock.monotonic(), self._clock.now()
-            try:
-                self._store.save_published(self._plan.record(person_id, now, wall), wall)
-            except StoreError:
-                self._unsaved.add(person_id)
-                return
-        log.info("tenant %s: every ownership record is persisted again", self.tenant)
+    def _current(self, person_id: str) -> PublishedRecord:
+        return self._plan.record(person_id, self._clock.monotonic(), self._clock.now())
 
     def _recount_live(self, *, force: bool = False) -> None:
         """Feed the budget's refresh reserve and the capacity alarm (at most once a second)."""

@@ -34,7 +34,7 @@ from bridge.presence import (
     TeamsIntent,
 )
 from bridge.runtime.store import StateStore
-from bridge.teams.publisher import Released
+from bridge.teams.release import Released
 
 from .helpers import EmulatorTokenProvider
 from .rig import Rig, build, running
