@@ -9,16 +9,28 @@ object id, so Graph is not asked.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import socket
 from pathlib import Path
 
 import pytest
 
-from adapters.base import KnownExtensions
+from adapters.asterisk_ami.adapter import AmiAdapter
+from adapters.base import AdapterDeps, KnownExtensions
 from bridge.config import load_config_text
 from bridge.demo import PEOPLE
-from bridge.runtime.mapping_report import AdapterAnswer, OnPbx, adapter_line, on_pbx, person_pbx
+from bridge.kit.clock import FakeClock
+from bridge.runtime.mapping_report import (
+    AdapterAnswer,
+    OnPbx,
+    adapter_line,
+    ask_adapter,
+    on_pbx,
+    person_pbx,
+)
 from tests.adapters.asterisk_ami.fake_ami import LAB_REPLIES, FakeAmi, ManagerUser
+from tests.adapters.asterisk_ami.harness import ami_config
 from tests.adapters.asterisk_ami.test_known_extensions import ampuser_tree
 from tests.runtime.support import cli
 
@@ -142,3 +154,22 @@ def test_an_ignored_endpoint_is_not_asked_about() -> None:
     )
     cell, problem = person_pbx(config.people[0], {"pbx": AdapterAnswer("pbx", LISTED)})
     assert (cell, problem) == ("exists", "")
+
+
+async def test_a_pbx_that_never_answers_is_unreachable_after_the_bound() -> None:
+    pbx = FakeAmi(LAB_REPLIES)
+    pbx.silent = True  # accepts the connection, never sends a byte
+    await pbx.start()
+    clock = FakeClock()
+    try:
+        adapter = AmiAdapter("ami", ami_config(pbx.port), AdapterDeps(clock, random.Random(1)))
+        asking = asyncio.ensure_future(ask_adapter("ami", adapter, clock, 5.0))
+        await asyncio.wait_for(pbx.until_actions("Login", 1), 5.0)  # real seconds: loopback I/O bound
+        await clock.advance(5.0)
+        answer = await asyncio.wait_for(asking, 5.0)
+    finally:
+        await pbx.close()
+    assert answer.known is None
+    assert answer.unreachable == "CONNECTING: no answer within 5 s"
+    line, problem = adapter_line(answer, {"1001"})
+    assert problem and "UNREACHABLE: CONNECTING: no answer within 5 s" in line
