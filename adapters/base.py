@@ -41,6 +41,8 @@ __all__ = [
     "AdapterFactory",
     "Health",
     "HealthChange",
+    "KnownExtensions",
+    "KnowsExtensions",
     "OwnedWrite",
     "OwnsWrites",
     "RoutableState",
@@ -146,6 +148,34 @@ class OwnsWrites(Protocol):
     def restore_owned(self, owned: Sequence[OwnedWrite]) -> None: ...
 
     async def read_back(self, owned: Sequence[OwnedWrite]) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KnownExtensions:
+    """Which extensions an adapter knows of, and how much its answer says (``mapping report``).
+
+    ``complete``: the PBX's own list (dialplan hints, devices, user records), so an extension not
+    in it does not exist on that PBX. Otherwise only what the adapter has heard of so far (a
+    push-only listener knows an extension once the PBX sent an event about it): an absent one is
+    "not seen yet", never "unknown". ``source`` says where the answer comes from, for the report
+    ("hints, devices, AstDB AMPUSER"; "events received since it started").
+    """
+
+    extensions: frozenset[str]
+    complete: bool
+    source: str
+
+
+@runtime_checkable
+class KnowsExtensions(Protocol):
+    """Optional, for an adapter that can tell which extensions its PBX has (``mapping report``).
+
+    Asked once the adapter is CONNECTED (or DEGRADED); it may ask the PBX. None: it cannot tell
+    now. An adapter without this protocol keeps working; the report lists its extensions as not
+    checked.
+    """
+
+    async def known_extensions(self) -> KnownExtensions | None: ...
 
 
 class AdapterFactory(Protocol):

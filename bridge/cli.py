@@ -290,7 +290,7 @@ async def _mapping_report(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
-    from bridge.runtime.check import mapping_report
+    from bridge.runtime.mapping_report import mapping_report
 
     problems = await mapping_report(config, sys.stdout)
     return EXIT_FAILED if problems else EXIT_OK

@@ -11,6 +11,7 @@ import contextlib
 import secrets
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +23,8 @@ from bridge.emulator.config import AppRegistration, EmulatorConfig, UserRecord
 from bridge.emulator.server import EmulatorHandle, run_emulator
 from bridge.kit.clock import Clock, SystemClock
 from bridge.presence import Pair
+from bridge.runtime.service import BridgeService
+from bridge.runtime.table import event_text
 
 
 def emulator_config(config: BridgeConfig, tenant: str, secret: str) -> EmulatorConfig:
@@ -63,6 +66,21 @@ async def dry_run(
     config: BridgeConfig, out: TextIO, *, duration: float | None, clock: Clock | None = None
 ) -> int:
     clock = clock or SystemClock()
+    async with dry_running(config, clock) as (service, handles):
+        out.write(f"dry run: {len(config.people)} people, Graph replaced by local emulators\n")
+        begin = clock.monotonic()
+        while duration is None or clock.monotonic() - begin < duration:
+            out.write("\n" + frame(service, handles, clock.monotonic() - begin) + "\n")
+            out.flush()
+            await clock.sleep(2.0)
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def dry_running(
+    config: BridgeConfig, clock: Clock
+) -> AsyncIterator[tuple[BridgeService, dict[str, EmulatorHandle]]]:
+    """The configured adapters and a bridge on a scratch store, every tenant on its emulator."""
     secret = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="presence-bridge-dry-run-") as tmp:
         async with contextlib.AsyncExitStack() as stack:
@@ -75,17 +93,14 @@ async def dry_run(
                 for name in config.tenants
             }
             dry = pointed_at(config, handles, secret, Path(tmp) / "state.db")
-            out.write(f"dry run: {len(dry.people)} people, Graph replaced by local emulators\n")
             service = await stack.enter_async_context(running_service(dry, clock))
-            begin = clock.monotonic()
-            while duration is None or clock.monotonic() - begin < duration:
-                teams: dict[str, Pair] = {}
-                for handle in handles.values():
-                    for user in handle.emulator.state.users():
-                        teams[user.id] = handle.emulator.presence_of(user.id)
-                out.write(
-                    "\n" + frame_text(service.status_rows(teams), clock.monotonic() - begin, "-") + "\n"
-                )
-                out.flush()
-                await clock.sleep(2.0)
-    return 0
+            yield service, handles
+
+
+def frame(service: BridgeService, handles: dict[str, EmulatorHandle], elapsed: float) -> str:
+    """One table: what each emulated Teams shows, and in the header the real adapters' latest event."""
+    teams: dict[str, Pair] = {}
+    for handle in handles.values():
+        for user in handle.emulator.state.users():
+            teams[user.id] = handle.emulator.presence_of(user.id)
+    return frame_text(service.status_rows(teams), elapsed, event_text(service.last_event))

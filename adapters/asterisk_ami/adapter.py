@@ -41,7 +41,7 @@ from adapters.asterisk_ami.parse import AgentCallEnded, AstDbFact, Fact, Shutdow
 from adapters.asterisk_ami.permissions import READ_SYSTEM_KEY, Severity, summary
 from adapters.asterisk_ami.protocol import AmiClosed, AmiReply, AmiSession, AmiTimeout
 from adapters.asterisk_ami.queue_pause import interfaces_to_change, pause_for
-from adapters.asterisk_ami.tracker import AmiTracker
+from adapters.asterisk_ami.tracker import AmiTracker, ampuser_extensions
 from adapters.asterisk_ami.writeback import (
     TEAMS_PAUSE_PREFIX,
     AmiAction,
@@ -51,7 +51,15 @@ from adapters.asterisk_ami.writeback import (
     routable_actions,
     sanitize,
 )
-from adapters.base import Adapter, AdapterDeps, AdapterEvent, Health, OwnedWrite, WriteBack
+from adapters.base import (
+    Adapter,
+    AdapterDeps,
+    AdapterEvent,
+    Health,
+    KnownExtensions,
+    OwnedWrite,
+    WriteBack,
+)
 from adapters.sdk import ConnectionAdapter, Session
 from bridge.errors import AdapterAuthError, AdapterError
 from bridge.kit.backoff import Backoff
@@ -357,6 +365,24 @@ class AmiAdapter(ConnectionAdapter):
                 interfaces = [i for i, _ in self._tracker.member_interfaces(ext)]
                 remains += ownership.paused_by_us(facts, interfaces)
         return remains
+
+    # --- which extensions exist (adapters.base.KnowsExtensions, ``mapping report``) -------
+
+    async def known_extensions(self) -> KnownExtensions | None:
+        """The extensions this PBX defines: what the resync learnt (hints, bound phone devices)
+        and, with ``freepbx``, the FreePBX users in AstDB ``AMPUSER`` (read now: the resync does
+        not read that family, it is large and only this question needs it). None when not
+        connected."""
+        if self._session is None or self.health not in (Health.CONNECTED, Health.DEGRADED):
+            return None
+        known = self._tracker.pbx_extensions()
+        sources = ["hints", "devices"]
+        if self._config.freepbx:
+            users = await self._list(self._connected_session(), "DBGetTree", [("Family", "AMPUSER")])
+            if users is not None:
+                known |= ampuser_extensions(users)
+                sources.append("AstDB AMPUSER")
+        return KnownExtensions(frozenset(known), complete=True, source=", ".join(sources))
 
     def _connected_session(self) -> AmiSession:
         session = self._session

@@ -53,6 +53,19 @@ def _blinded(state: _K | None, unknown: _K) -> _K | None:
     return None if state is None or state is unknown else unknown
 
 
+def ampuser_extensions(facts: Iterable[Fact]) -> set[str]:
+    """The extensions of FreePBX users in a ``DBGetTree Family: AMPUSER`` answer (keys
+    ``AMPUSER/<ext>/<field>`` such as ``AMPUSER/1001/device``; reference asterisk-ami.md 4.1, 4.2)."""
+    known = set()
+    for fact in facts:
+        if isinstance(fact, AstDbFact):
+            family, _, rest = fact.key.partition("/")
+            exten = rest.partition("/")[0]
+            if family == "AMPUSER" and exten:
+                known.add(exten)
+    return known
+
+
 @dataclass(frozen=True, slots=True)
 class EndpointView:
     line: LineState | None = None
@@ -173,6 +186,16 @@ class AmiTracker:
     def extensions(self) -> set[str]:
         known = set(self._ext_devices) | set(self._hints) | set(self._dnd) | set(self._presence)
         known |= {e for e in (self._member_extension(m) for m in self._members.values()) if e}
+        return known
+
+    def pbx_extensions(self) -> set[str]:
+        """Extensions the PBX itself defines, as the last resync and live events told us: a hint
+        naming a device other than our own ``Custom:TEAMS`` or FreePBX's DND states, or a phone
+        device bound by AstDB ``DEVICE`` or by the config to a device the PBX lists. Unlike
+        ``extensions()`` never from values we may have written (DND, presence)."""
+        known = {e for e, h in self._hints.items() if any(not self._is_excluded(d) for d in h.devices)}
+        known |= set(self._astdb_bindings().values())
+        known |= {e for d, e in self._config.devices.items() if d in self._devices}
         return known
 
     def freepbx_device_ids(self, exten: str) -> tuple[str, ...]:

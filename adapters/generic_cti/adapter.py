@@ -22,7 +22,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from adapters.base import Adapter, AdapterDeps, WriteBack
+from adapters.base import Adapter, AdapterDeps, KnownExtensions, WriteBack
 from adapters.generic_cti.config import CtiConfig
 from adapters.generic_cti.http_ingress import HttpListener, build_app
 from adapters.generic_cti.ingest import Ingest, Outcome
@@ -57,6 +57,7 @@ class CtiAdapter(ListenerAdapter):
         self._ingest = Ingest(
             name, mapped=deps.mapped, now=deps.clock.now, max_future=config.max_future_seconds
         )
+        self._seen: set[str] = set()  # extensions the PBX sent an event about since start
         token = config.token.get_secret_value()
         self._fronts: dict[str, _Front] = {}
         if "http" in listen:
@@ -103,7 +104,16 @@ class CtiAdapter(ListenerAdapter):
             with contextlib.suppress(Exception):
                 await front.close()
 
+    async def known_extensions(self) -> KnownExtensions | None:
+        """The extensions the PBX sent events (or a snapshot) about since this adapter started
+        (``adapters.base.KnowsExtensions``): a push-only PBX cannot be asked which exist, so an
+        absent one is "not seen yet", never "unknown". Only mapped ones: the others are ignored."""
+        return KnownExtensions(
+            frozenset(self._seen), complete=False, source="events received since it started"
+        )
+
     def _emit(self, outcome: Outcome) -> None:
+        self._seen.update(change.endpoint.extension for change in outcome.changes)
         if outcome.snapshot:
             self.emit(Snapshot(self.name, outcome.changes, partial=False, at=outcome.at))
             return

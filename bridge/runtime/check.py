@@ -1,10 +1,10 @@
-"""``check`` and ``mapping report``: talk to Graph once and say plainly what is wrong."""
+"""``check``: talk to Graph and the PBX once and say plainly what is wrong (``mapping report`` is
+``mapping_report.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -13,11 +13,10 @@ from cryptography import x509
 
 from adapters.base import Adapter, AdapterDeps, Health, HealthChange
 from bridge.config import BridgeConfig, TenantConfig
-from bridge.errors import BridgeError, GraphError
+from bridge.errors import BridgeError
 from bridge.kit.clock import SystemClock
 from bridge.runtime.pbx_side import build_adapters
-from bridge.runtime.store import StateStore
-from bridge.runtime.tenant import build_tenant, token_provider
+from bridge.runtime.tenant import token_provider
 from bridge.teams.auth import MsalTokenProvider
 
 ROLE_WRITE = "Presence.ReadWrite.All"
@@ -141,46 +140,3 @@ async def check_tenants(config: BridgeConfig, out: TextIO) -> bool:
         adapters = build_adapters(config, AdapterDeps(SystemClock(), random.Random()))
         results += [await check_adapter(name, adapter, out) for name, adapter in adapters.items()]
     return all(results)
-
-
-async def mapping_report(config: BridgeConfig, out: TextIO) -> int:
-    """Print every person, resolved; return how many problems were found."""
-    problems = 0
-    resolved: dict[str, str] = {}
-    failing: dict[str, str] = {}
-    store = StateStore(":memory:").open()
-    try:
-        for name, cfg in config.tenants.items():
-            people = [p for p in config.people if p.tenant == name]
-            if not any(p.upn for p in people):
-                continue
-            tenant = build_tenant(name, cfg, clock=SystemClock(), store=store, rng=random.Random())
-            try:
-                for person in people:
-                    if person.upn is None:
-                        continue
-                    try:
-                        resolved[person.key] = (await tenant.graph.get_user(person.upn)).id
-                    except GraphError as exc:
-                        failing[person.key] = str(exc)
-            finally:
-                await tenant.aclose()
-    finally:
-        store.close()
-    ids = Counter(resolved.get(p.key, p.id or "") for p in config.people)
-    print(f"{'person':32} {'tenant':10} {'object id':38} endpoints  status", file=out)
-    for person in config.people:
-        oid = person.id or resolved.get(person.key, "")
-        personal = [e for e in person.endpoints if e.role.value == "personal"]
-        status = "ok" if person.publish else "ok (publish off)"
-        if person.key in failing:
-            status, problems = f"FAILING: {failing[person.key]}", problems + 1
-        elif oid and ids[oid] > 1:
-            status, problems = "DUPLICATE: another person resolves to the same Entra user", problems + 1
-        elif not personal:
-            status, problems = "UNMAPPED: no personal endpoint (presence never published)", problems + 1
-        label = person.name or person.upn or person.key
-        eps = ",".join(e.extension for e in person.endpoints)
-        print(f"{label[:32]:32} {person.tenant[:10]:10} {oid or '-':38} {eps:10} {status}", file=out)
-    print(f"{len(config.people)} people, {problems} problem(s)", file=out)
-    return problems

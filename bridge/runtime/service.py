@@ -94,6 +94,7 @@ class BridgeService:
         self.exported = ServiceMetrics(self.metrics, lambda: service_readings(self))
         self._wake = asyncio.Event()
         self.started = asyncio.Event()
+        self.last_event: AdapterEvent | None = None  # the latest from any adapter (dry run's header)
 
     @property
     def counters(self) -> dict[str, int]:
@@ -175,6 +176,7 @@ class BridgeService:
         async def pump() -> None:
             await adapter.start()
             async for event in adapter.events():
+                self.last_event = event
                 self.engine.handle(event)
                 if self.watchers:
                     self._note_dnd(event)
