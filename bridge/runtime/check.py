@@ -11,11 +11,11 @@ from typing import TextIO
 
 from cryptography import x509
 
-from adapters.base import Adapter, AdapterDeps, Health, HealthChange
+from adapters.base import Adapter, AdapterDeps, Health
 from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError
 from bridge.kit.clock import SystemClock
-from bridge.runtime.pbx_side import build_adapters
+from bridge.runtime.pbx_side import build_adapters, first_settled
 from bridge.runtime.tenant import token_provider
 from bridge.teams.auth import MsalTokenProvider
 
@@ -82,13 +82,6 @@ async def check_tenant(config: BridgeConfig, name: str, cfg: TenantConfig, out: 
 
 
 ADAPTER_CHECK_SECONDS = 15.0
-_SETTLED = (
-    Health.CONNECTED,
-    Health.DEGRADED,
-    Health.BAD_CREDENTIALS,
-    Health.TRANSIENT_DISCONNECT,
-    Health.UNKNOWN_ERROR,
-)
 _HINTS = {
     Health.BAD_CREDENTIALS: "the PBX refused our credentials",
     Health.TRANSIENT_DISCONNECT: "cannot connect or listen (address in use? PBX down?)",
@@ -103,20 +96,9 @@ async def check_adapter(name: str, adapter: Adapter, out: TextIO) -> bool:
     (an AMI user without a ``manager.conf`` class). The adapter's own line says what and the fix.
     """
     detail = ""
-
-    async def settled() -> Health:
-        nonlocal detail
-        if adapter.health in _SETTLED:
-            return adapter.health
-        async for event in adapter.events():
-            if isinstance(event, HealthChange) and event.health in _SETTLED:
-                detail = event.detail
-                return event.health
-        return adapter.health
-
     try:
         await adapter.start()
-        health = await asyncio.wait_for(settled(), ADAPTER_CHECK_SECONDS)
+        health, detail = await asyncio.wait_for(first_settled(adapter), ADAPTER_CHECK_SECONDS)
     except TimeoutError:
         health = adapter.health
     finally:

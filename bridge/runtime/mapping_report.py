@@ -27,18 +27,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TextIO
 
-from adapters.base import Adapter, AdapterDeps, Health, HealthChange, KnownExtensions, KnowsExtensions
+from adapters.base import Adapter, AdapterDeps, Health, KnownExtensions, KnowsExtensions
 from bridge.config import BridgeConfig, PersonConfig
 from bridge.errors import BridgeError, GraphError
 from bridge.kit.clock import Clock, Expired, SystemClock, within
 from bridge.model import EndpointRole
-from bridge.runtime.pbx_side import build_adapters
+from bridge.runtime.pbx_side import build_adapters, first_settled
 from bridge.runtime.store import StateStore
 from bridge.runtime.tenant import build_tenant
 
 CONNECT_SECONDS = 10.0  # per adapter (all asked at once): connect, log in, resync; then the question
 _ASKABLE = frozenset({Health.CONNECTED, Health.DEGRADED})
-_SETTLED = _ASKABLE | {Health.BAD_CREDENTIALS, Health.TRANSIENT_DISCONNECT, Health.UNKNOWN_ERROR}
 
 
 class OnPbx(StrEnum):
@@ -128,22 +127,12 @@ def _source(answer: AdapterAnswer) -> str:
 # --- asking the adapters (I/O) -------------------------------------------------------------
 
 
-async def _settled(adapter: Adapter) -> tuple[Health, str]:
-    """The adapter's first settled health (connected, degraded or a failure) and its detail."""
-    if adapter.health in _SETTLED:
-        return adapter.health, ""
-    async for event in adapter.events():
-        if isinstance(event, HealthChange) and event.health in _SETTLED:
-            return event.health, event.detail
-    return adapter.health, "stopped"
-
-
 async def ask_adapter(name: str, adapter: Adapter, clock: Clock, seconds: float) -> AdapterAnswer:
     """Start one adapter, wait (bounded) until it connects, ask which extensions exist, stop it."""
     try:
         await adapter.start()
         try:
-            health, detail = await within(clock, seconds, _settled(adapter))
+            health, detail = await within(clock, seconds, first_settled(adapter))
         except Expired:
             health, detail = adapter.health, f"no answer within {seconds:g} s"
         if health not in _ASKABLE:

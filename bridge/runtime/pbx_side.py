@@ -8,9 +8,31 @@ from __future__ import annotations
 
 import dataclasses
 
-from adapters.base import Adapter, AdapterDeps, get_factory
+from adapters.base import Adapter, AdapterDeps, Health, HealthChange, get_factory
 from bridge.config import BridgeConfig
 from bridge.model import EndpointKey
+
+# Where a starting adapter comes to rest: connected (perhaps degraded) or a failure.
+SETTLED = frozenset(
+    {
+        Health.CONNECTED,
+        Health.DEGRADED,
+        Health.BAD_CREDENTIALS,
+        Health.TRANSIENT_DISCONNECT,
+        Health.UNKNOWN_ERROR,
+    }
+)
+
+
+async def first_settled(adapter: Adapter) -> tuple[Health, str]:
+    """A started adapter's first settled health and its detail (``check``, ``mapping report``);
+    the caller bounds the wait."""
+    if adapter.health in SETTLED:
+        return adapter.health, ""
+    async for event in adapter.events():
+        if isinstance(event, HealthChange) and event.health in SETTLED:
+            return event.health, event.detail
+    return adapter.health, "stopped"
 
 
 def build_adapters(config: BridgeConfig, deps: AdapterDeps) -> dict[str, Adapter]:
