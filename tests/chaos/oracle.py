@@ -59,7 +59,12 @@ class Line:
         """Every session that is right at ``now`` (one, unless a restart made the conference rule
         depend on what the bridge held when it was cut off)."""
         wanted = self.wanted(now)
-        if self.uncertain_conference and wanted in CALL_PAIRS and self.line == "in_conference" and not self.dnd:
+        if (
+            self.uncertain_conference
+            and wanted in CALL_PAIRS
+            and self.line == "in_conference"
+            and not self.dnd
+        ):
             return frozenset(CALL_PAIRS)
         return frozenset({wanted})
 
@@ -111,7 +116,9 @@ class Line:
 
 
 def _rank(pair: Pair) -> tuple[int, int]:
-    availability = AVAILABILITY_ORDER.index(pair.availability) if pair.availability in AVAILABILITY_ORDER else -1
+    availability = (
+        AVAILABILITY_ORDER.index(pair.availability) if pair.availability in AVAILABILITY_ORDER else -1
+    )
     activity = ACTIVITY_ORDER.index(pair.activity) if pair.activity in ACTIVITY_ORDER else -1
     return availability, activity
 

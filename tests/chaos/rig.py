@@ -147,7 +147,8 @@ class Bridge:
         if task.done():
             task.result()
         await bounded(
-            lambda: all(a.health is Health.CONNECTED for a in service.adapters.values()), "the CTI listeners bound"
+            lambda: all(a.health is Health.CONNECTED for a in service.adapters.values()),
+            "the CTI listeners bound",
         )
         publishers = [t.publisher for t in service.tenants.values()]
         await bounded(lambda: all(p.health is not Health.CONNECTING for p in publishers), "a Graph token")
@@ -189,7 +190,9 @@ class Bridge:
         out = io.StringIO()
         with StateStore(self.config.state.path) as store:
             task = asyncio.create_task(
-                release(self.config, store, clock=self.clock, out=out, err=out, retry_for=retry_for, rng=self.rng)
+                release(
+                    self.config, store, clock=self.clock, out=out, err=out, retry_for=retry_for, rng=self.rng
+                )
             )
             loop = asyncio.get_running_loop()
             deadline = loop.time() + REAL_LIMIT

@@ -33,7 +33,6 @@ import httpx
 
 from bridge.emulator.app import Emulator
 from bridge.emulator.config import DEFAULT_CLIENT_ID
-from bridge.emulator.server import EmulatorHandle
 from bridge.presence import AVAILABLE, AWAY, IN_A_CALL, PRESENTING, Pair
 from bridge.runtime.store import StateStore
 from tests.chaos.oracle import Line, teams_shows
@@ -153,8 +152,7 @@ class ChaosRun:
         person = self.rnd.choice(PEOPLE)
         roll = self.rnd.random()
         if roll < 0.25:
-            line, dnd = None, not self.pbx.lines[person.extension][1]
-            await self._report(person, {"dnd": dnd})
+            await self._report(person, {"dnd": not self.pbx.lines[person.extension][1]})
             return
         if roll < 0.45:  # a call that rings first (answered or missed) or is dialled out
             first = self.rnd.choice(("ringing", "dialing"))
@@ -171,10 +169,16 @@ class ChaosRun:
         self.pbx.lines[person.extension] = (line, dnd)
         delivered = self.bridge.running and self.link_up
         via = self.rnd.choice(("tcp", "http"))
-        self._step(f"pbx {person.name} {fields}" + (f" via {via}" if delivered else " (lost: nobody listens)"))
+        self._step(
+            f"pbx {person.name} {fields}" + (f" via {via}" if delivered else " (lost: nobody listens)")
+        )
         if delivered:
-            await self.pbx.send(self.bridge.cti(), {"extension": person.extension, **fields}, tcp=via == "tcp")
-            self.oracle[person.extension].report(self.clock.monotonic(), line=fields.get("line"), dnd=fields.get("dnd"))
+            await self.pbx.send(
+                self.bridge.cti(), {"extension": person.extension, **fields}, tcp=via == "tcp"
+            )
+            self.oracle[person.extension].report(
+                self.clock.monotonic(), line=fields.get("line"), dnd=fields.get("dnd")
+            )
 
     async def wait(self) -> None:
         await self._advance(self.rnd.uniform(0.1, 6.0))
@@ -211,7 +215,9 @@ class ChaosRun:
         if pair is None:
             response = await self.admin.delete(url)
         else:
-            response = await self.admin.put(url, json={"availability": pair.availability, "activity": pair.activity})
+            response = await self.admin.put(
+                url, json={"availability": pair.availability, "activity": pair.activity}
+            )
         response.raise_for_status()
         self.teams[person.extension].preferred = pair
 
@@ -311,7 +317,10 @@ class ChaosRun:
         fake clock instead, so this is short and bounded)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 0.3
-        while self.bridge.transport is not None and self.bridge.transport.inflight and loop.time() < deadline:
+        while True:
+            transport = self.bridge.transport
+            if transport is None or not transport.inflight or loop.time() >= deadline:
+                break
             await asyncio.sleep(0.001)
         await self.clock.settle()
 
@@ -334,14 +343,17 @@ class ChaosRun:
             accepted = line.accepted(now)
             if ours not in accepted:
                 raise Violation(
-                    f"{person.name}: our session is {ours}, the mapping wants {' or '.join(map(str, accepted))} "
+                    f"{person.name}: our session is {ours}, the mapping wants "
+                    f"{' or '.join(map(str, accepted))} "
                     f"(PBX line {line.line}, dnd {line.dnd})"
                 )
             sessions = [p for p in (own.client, ours) if p is not None]
             expected = teams_shows(sessions, own.preferred)
             shown = emu.presence_of(person.object_id)
             if shown != expected:
-                raise Violation(f"{person.name}: Teams shows {shown}, expected {expected} (own {own}, ours {ours})")
+                raise Violation(
+                    f"{person.name}: Teams shows {shown}, expected {expected} (own {own}, ours {ours})"
+                )
             preferred = emu.state.describe(person.object_id, self.clock.now())["preferred"]
             held = None if preferred is None else Pair(preferred["availability"], preferred["activity"])  # type: ignore[index]
             if held != own.preferred:
@@ -362,7 +374,12 @@ class ChaosRun:
             and e["status"] == 200
         )
         elapsed = self.clock.monotonic() - self.begin
-        bound = line.changes + int(elapsed // REFRESH_INTERVAL) + 1 + 2 * (self.bridge.starts + self.report.releases)
+        bound = (
+            line.changes
+            + int(elapsed // REFRESH_INTERVAL)
+            + 1
+            + 2 * (self.bridge.starts + self.report.releases)
+        )
         if writes > bound:
             raise Violation(f"{person.name}: {writes} Graph writes, bound {bound} ({line.changes} changes)")
 
