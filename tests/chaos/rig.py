@@ -213,10 +213,14 @@ class Pbx:
         self.tcp: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.http = httpx.AsyncClient(trust_env=False, timeout=10.0)
 
-    def snapshot_events(self) -> list[dict[str, object]]:
+    def snapshot_events(self, *, at_rest_too: bool = False) -> list[dict[str, object]]:
+        """Every phone not at rest (docs/cti.md: the unlisted are reset to rest), or every phone
+        the PBX knows with ``at_rest_too``."""
         events: list[dict[str, object]] = []
         for extension, (line, dnd) in self.lines.items():
             if line is None and not dnd:
+                continue
+            if not at_rest_too and line in (None, "idle") and not dnd:
                 continue
             event: dict[str, object] = {"extension": extension, "dnd": dnd}
             if line is not None:
@@ -224,7 +228,7 @@ class Pbx:
             events.append(event)
         return events
 
-    async def connect(self, adapter: CtiAdapter) -> None:
+    async def connect(self, adapter: CtiAdapter, events: list[dict[str, object]]) -> None:
         """Log in over TCP; the ack asks for a snapshot, which is answered at once."""
         await self.hang_up_link()
         assert adapter.tcp_address is not None
@@ -232,9 +236,14 @@ class Pbx:
         ack = await self._line({"token": TOKEN})
         if ack != {"ok": True, "request": "snapshot"}:
             raise Violation(f"TCP login answered {ack}")
-        answer = await self._line({"snapshot": True, "events": self.snapshot_events()})
+        answer = await self._line({"snapshot": True, "events": events})
         if not answer or answer.get("ok") is not True:
             raise Violation(f"snapshot answered {answer}")
+
+    async def http_snapshot(self, adapter: CtiAdapter, events: list[dict[str, object]]) -> None:
+        """A PBX without the TCP link posts its full state (docs/cti.md "When to send one")."""
+        await self.hang_up_link()
+        await self._post(adapter, {"snapshot": True, "events": events}, len(events))
 
     async def hang_up_link(self) -> None:
         if self.tcp is not None:
@@ -259,13 +268,16 @@ class Pbx:
             if not answer or answer.get("ok") is not True or answer.get("accepted") != 1:
                 raise Violation(f"TCP event {event} answered {answer}")
             return
+        await self._post(adapter, event, 1)
+
+    async def _post(self, adapter: CtiAdapter, body: object, accepted: int) -> None:
         assert adapter.http_address is not None
         host, port = adapter.http_address
         response = await self.http.post(
-            f"http://{host}:{port}/cti/events", json=event, headers={"Authorization": f"Bearer {TOKEN}"}
+            f"http://{host}:{port}/cti/events", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
         )
-        if response.status_code != 202 or response.json().get("accepted") != 1:
-            raise Violation(f"HTTP event {event} answered {response.status_code} {response.text}")
+        if response.status_code != 202 or response.json().get("accepted") != accepted:
+            raise Violation(f"HTTP {body} answered {response.status_code} {response.text}")
 
     async def aclose(self) -> None:
         await self.hang_up_link()

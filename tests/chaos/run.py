@@ -264,8 +264,13 @@ class ChaosRun:
             self._step("bridge starts")
             await self.bridge.start()
         if not self.link_up:
-            self._step(f"pbx logs in over TCP, snapshot {self.pbx.snapshot_events()}")
-            await self.pbx.connect(self.bridge.cti())
+            events = self.pbx.snapshot_events(at_rest_too=self.rnd.random() < 0.5)
+            if self.rnd.random() < 0.7:
+                self._step(f"pbx logs in over TCP, snapshot {events}")
+                await self.pbx.connect(self.bridge.cti(), events)
+            else:
+                self._step(f"pbx posts a snapshot over HTTP {events}")
+                await self.pbx.http_snapshot(self.bridge.cti(), events)
             self.link_up = True
             now = self.clock.monotonic()
             for extension, (line, dnd) in self.pbx.lines.items():
