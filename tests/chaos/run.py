@@ -39,6 +39,7 @@ from tests.chaos.oracle import Line, teams_shows
 from tests.chaos.rig import PEOPLE, Bridge, Pbx, Person, Violation, bridge_config, graph, new_clock
 
 STEPS = (20, 40)  # actions per seed
+SEED_LIMIT = 90.0  # real seconds for one seed (a few normally): a hang is reported with its steps
 REFRESH_INTERVAL = 240.0  # README: live sessions are refreshed every 4 minutes
 
 # The user's own Teams clients (emulator admin kinds and pairs), and statuses chosen by hand.
@@ -408,10 +409,13 @@ async def run_seeds(
         async with gate:
             directory = tmp / f"seed-{seed}"
             directory.mkdir(parents=True, exist_ok=True)
+            run = ChaosRun(seed, tls_dir, directory)
             try:
-                await run_seed(seed, tls_dir, directory)
+                await asyncio.wait_for(run.play(), SEED_LIMIT)
             except Violation as exc:
                 failures[seed] = str(exc)
+            except TimeoutError:
+                failures[seed] = run._story(f"the run hung for {SEED_LIMIT:g} real seconds")
             except Exception as exc:  # a crash of the harness or the bridge is a finding too
                 failures[seed] = f"seed {seed}: {type(exc).__name__}: {exc}\n" + "".join(
                     traceback.format_exception(exc)[-6:]
