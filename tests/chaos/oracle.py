@@ -81,9 +81,19 @@ class Line:
         self.count(now)
 
     def restarted(self) -> None:
-        """The bridge restarted (or was released): what it held may not be what we last wanted."""
-        if self.line in LINE_TO_SESSION:
-            self.uncertain_conference = True
+        """The bridge restarted (or was released): what it held may not be what we last wanted.
+
+        A kill can cut a write off in flight (a hang-up's clear, say): the restarted bridge then
+        holds the call pair Teams may still show, and a conference the snapshot reports keeps it
+        (README: "a call already shown as InACall stays so"). Both call pairs are Busy; either is
+        right until the line next rests."""
+        self.uncertain_conference = True
+
+    def settled(self, now: float) -> None:
+        """A quiescent point checked the bridge: with nothing wanted, it holds nothing either, so
+        the conference rule is exact again."""
+        if self.wanted(now) is None:
+            self.uncertain_conference = False
 
     def released(self, now: float) -> None:
         """``release`` cleared our session: nothing held; the next run decides afresh."""

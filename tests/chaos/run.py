@@ -365,6 +365,7 @@ class ChaosRun:
             if held != own.preferred:
                 raise Violation(f"{person.name}: their own status is {held}, they chose {own.preferred}")
             self._check_writes(person, line)
+            line.settled(now)
         service = self.bridge.service
         assert service is not None
         if service.overall() != "ok" or service.alarms():

@@ -75,3 +75,19 @@ TEAMS_ROWS = [
 )
 def test_what_teams_shows(sessions: list[Pair], preferred: Pair | None, shown: Pair) -> None:
     assert teams_shows(sessions, preferred) == shown
+
+
+def test_after_a_kill_a_conference_may_keep_the_call_pair_until_a_checked_rest() -> None:
+    """Seed 1063: killed while the hang-up's clear was in flight, the bridge holds InACall, and
+    the conference the snapshot reports keeps it (README: "a call already shown as InACall stays
+    so"); once a quiescent point saw nothing wanted, the rule is exact again."""
+    line = Line()
+    line.report(0, line="in_call")
+    line.report(10, line="unavailable")
+    line.restarted()
+    line.report(15, line="in_conference")
+    assert line.accepted(16) == {IN_A_CALL, IN_A_CONFERENCE_CALL}
+    line.report(20, line="idle")
+    line.settled(30)
+    line.report(40, line="in_conference")
+    assert line.accepted(41) == {IN_A_CONFERENCE_CALL}
