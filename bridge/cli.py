@@ -212,52 +212,18 @@ async def _release(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     from bridge.kit.clock import SystemClock
-    from bridge.runtime.tenant import build_tenant
+    from bridge.runtime.release import release
 
     store = _open_store(config)
     if store is None:
         return EXIT_FAILED
-    import random
-
-    failed = False
     try:
-        from adapters.base import AdapterDeps
-        from bridge.runtime.pbx_owned import release_all
-        from bridge.runtime.pbx_side import build_adapters
-
-        adapters = build_adapters(config, AdapterDeps(SystemClock(), random.Random()))
-        failed = not await release_all(store, adapters, sys.stdout, SystemClock().now())
-        for name, cfg in config.tenants.items():
-            tenant = build_tenant(name, cfg, clock=SystemClock(), store=store, rng=random.Random())
-            try:
-                released = await tenant.publisher.release(retry_for=args.retry_for)
-                print(f"tenant {name}: {released.cleared} clear request(s) sent")
-                for person_id, what in sorted(released.still_set.items()):
-                    failed = True
-                    print(f"tenant {name}: NOT cleared for {_person_label(config, person_id)}: {what}")
-            except BridgeError as exc:
-                failed = True
-                print(f"tenant {name}: release failed: {exc}", file=sys.stderr)
-            finally:
-                await tenant.aclose()
-        # What the PBX told us before the release is no ground to publish again: the next `run`
-        # decides from the adapters' fresh reports (and clears whatever a failed release left).
-        try:
-            store.forget_endpoints()
-        except BridgeError as exc:
-            failed = True
-            print(f"presence-bridge: release: could not forget the stored PBX states: {exc}", file=sys.stderr)
+        done = await release(
+            config, store, clock=SystemClock(), out=sys.stdout, err=sys.stderr, retry_for=args.retry_for
+        )
     finally:
         store.close()
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def _person_label(config: BridgeConfig, object_id: str) -> str:
-    """``Alice (a1a1...)``: the configured name beside the object id, as `status` shows people."""
-    for person in config.people:
-        if person.id == object_id and person.name:
-            return f"{person.name} ({object_id})"
-    return object_id
+    return EXIT_OK if done else EXIT_FAILED
 
 
 async def _status(args: argparse.Namespace) -> int:

@@ -1,0 +1,93 @@
+"""The chaos suite's oracle against README's rows, one case each (so a wrong expectation in the
+chaos runs cannot hide behind the bridge agreeing with it)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.presence import AVAILABLE, AWAY, IN_A_CALL, IN_A_CONFERENCE_CALL, OFFLINE, PRESENTING, Pair
+from tests.chaos.oracle import Line, teams_shows
+
+MEETING = Pair("Busy", "InAMeeting")
+BRB = Pair("BeRightBack", "BeRightBack")
+
+# (what the PBX said, at which second), when we look, the session README's table wants then
+LINE_ROWS = [
+    ("answered call", [("in_call", 0)], 1, IN_A_CALL),
+    ("on hold", [("in_call", 0), ("on_hold", 5)], 6, IN_A_CALL),
+    ("hung up, inside the 3 s idle hold", [("in_call", 0), ("idle", 10)], 12, IN_A_CALL),
+    ("hung up, after the idle hold", [("in_call", 0), ("idle", 10)], 13.5, None),
+    ("unplugged: not held", [("in_call", 0), ("unavailable", 10)], 10.5, None),
+    ("dialing, before 2 s", [("dialing", 0)], 1.5, None),
+    ("dialing, after 2 s", [("dialing", 0)], 2.5, IN_A_CALL),
+    ("conference from idle", [("in_conference", 0)], 1, IN_A_CONFERENCE_CALL),
+    ("conference during a call shown as InACall", [("in_call", 0), ("in_conference", 5)], 6, IN_A_CALL),
+    (
+        "conference after the call ended",
+        [("in_call", 0), ("idle", 5), ("in_conference", 20)],
+        21,
+        IN_A_CONFERENCE_CALL,
+    ),
+    ("ringing has no pair", [("ringing", 0)], 5, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "at", "wanted"), [r[1:] for r in LINE_ROWS], ids=[r[0] for r in LINE_ROWS]
+)
+def test_the_session_readme_wants(events: list[tuple[str, float]], at: float, wanted: Pair | None) -> None:
+    line = Line()
+    for state, when in events:
+        line.report(when, line=state)
+    assert line.wanted(at) == wanted
+
+
+def test_dnd_beats_a_call_and_off_shows_the_call_again() -> None:
+    line = Line()
+    line.report(0, line="in_call")
+    line.report(1, dnd=True)
+    assert line.wanted(2) == PRESENTING
+    line.report(3, dnd=False)
+    assert line.wanted(4) == IN_A_CALL
+
+
+# (the user's own sessions, their status chosen by hand, ours) -> what Teams shows
+TEAMS_ROWS = [
+    ("no session at all", [], None, OFFLINE),
+    ("ours only", [IN_A_CALL], None, IN_A_CALL),
+    ("busy beats available", [AVAILABLE, IN_A_CALL], None, IN_A_CALL),
+    ("do not disturb beats busy", [PRESENTING, IN_A_CALL], None, PRESENTING),
+    ("available beats away", [AWAY, AVAILABLE], None, AVAILABLE),
+    ("away beats be right back", [BRB, AWAY], None, AWAY),
+    (
+        "conference beats a call beats a meeting",
+        [MEETING, IN_A_CONFERENCE_CALL, IN_A_CALL],
+        None,
+        IN_A_CONFERENCE_CALL,
+    ),
+    ("a status chosen by hand beats every session", [IN_A_CALL], BRB, BRB),
+    ("a status chosen by hand shows only with a session", [], BRB, OFFLINE),
+]
+
+
+@pytest.mark.parametrize(
+    ("sessions", "preferred", "shown"), [r[1:] for r in TEAMS_ROWS], ids=[r[0] for r in TEAMS_ROWS]
+)
+def test_what_teams_shows(sessions: list[Pair], preferred: Pair | None, shown: Pair) -> None:
+    assert teams_shows(sessions, preferred) == shown
+
+
+def test_after_a_kill_a_conference_may_keep_the_call_pair_until_a_checked_rest() -> None:
+    """Seed 1063: killed while the hang-up's clear was in flight, the bridge holds InACall, and
+    the conference the snapshot reports keeps it (README: "a call already shown as InACall stays
+    so"); once a quiescent point saw nothing wanted, the rule is exact again."""
+    line = Line()
+    line.report(0, line="in_call")
+    line.report(10, line="unavailable")
+    line.restarted()
+    line.report(15, line="in_conference")
+    assert line.accepted(16) == {IN_A_CALL, IN_A_CONFERENCE_CALL}
+    line.report(20, line="idle")
+    line.settled(30)
+    line.report(40, line="in_conference")
+    assert line.accepted(41) == {IN_A_CONFERENCE_CALL}
