@@ -71,6 +71,7 @@ class Line:
     def report(self, now: float, *, line: str | None = None, dnd: bool | None = None) -> None:
         """The bridge was told ``line`` and/or ``dnd`` at ``now``."""
         previous = self.wanted(now)
+        self.count(now)  # a timer of the last event (idle hold, dialing delay) may have changed it
         if line is not None and line != self.line:
             self.line, self.since = line, now
             if line not in LINE_TO_SESSION or line == "dialing":
@@ -96,8 +97,10 @@ class Line:
             self.uncertain_conference = False
 
     def released(self, now: float) -> None:
-        """``release`` cleared our session: nothing held; the next run decides afresh."""
+        """``release`` cleared our session and forgot the stored PBX states: nothing held, nothing
+        known of the line; the next run decides from what the PBX reports afresh (README)."""
         self.session = None
+        self.line, self.dnd = None, False
         self.restarted()
         self.count(now)
 

@@ -364,6 +364,7 @@ class ChaosRun:
             held = None if preferred is None else Pair(preferred["availability"], preferred["activity"])  # type: ignore[index]
             if held != own.preferred:
                 raise Violation(f"{person.name}: their own status is {held}, they chose {own.preferred}")
+            line.count(now)  # timers since the last event count as changes too
             self._check_writes(person, line)
             line.settled(now)
         service = self.bridge.service

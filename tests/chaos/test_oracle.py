@@ -91,3 +91,24 @@ def test_after_a_kill_a_conference_may_keep_the_call_pair_until_a_checked_rest()
     line.settled(30)
     line.report(40, line="in_conference")
     assert line.accepted(41) == {IN_A_CONFERENCE_CALL}
+
+
+def test_a_hold_that_ran_out_between_events_counts_its_clear() -> None:
+    """Seed 4325: a call, ringing past the 3 s hold (our session is cleared then), a call again:
+    README's rows make that set, clear, set: three changes, though no event came at the clear."""
+    line = Line()
+    line.report(0, line="in_call")
+    line.report(4, line="ringing")
+    line.report(8, line="in_call")  # the hold ended at 7: the clear happened in between
+    assert line.changes == 3
+
+
+def test_release_forgets_the_line_so_a_conference_afterwards_is_a_conference() -> None:
+    """Seed 2853: ``release`` forgets the stored PBX states (README), so after it a snapshot that
+    leaves the person out and then a conference are a fresh conference, not a call that goes on."""
+    line = Line()
+    line.report(0, line="in_call")
+    line.released(5)
+    line.report(10, line="idle")  # the snapshot after the restart: not listed, so at rest
+    line.report(10, line="in_conference")
+    assert line.wanted(10.5) == IN_A_CONFERENCE_CALL
