@@ -15,10 +15,10 @@ import contextlib
 import secrets
 import ssl
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import httpx
 
@@ -30,6 +30,19 @@ from bridge.presence import Pair
 from bridge.runtime.service import BridgeService
 from bridge.runtime.store import StateStore
 from bridge.runtime.table import render
+
+
+class Someone(Protocol):
+    """A person the demo's configuration lists (the demo's own, or a test's)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def extension(self) -> str: ...
+
+    @property
+    def object_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -82,24 +95,36 @@ tenants:
 """
 
 
-def demo_yaml(handle: EmulatorHandle, token: str, state_path: Path, cti_port: int = 0) -> str:
-    people = "\n".join(
+def demo_yaml(
+    handle: EmulatorHandle,
+    token: str,
+    state_path: Path,
+    cti_port: int = 0,
+    *,
+    tcp_port: int | None = None,
+    state_extra: str = "",
+    people: Iterable[Someone] = PEOPLE,
+) -> str:
+    """The demo's configuration: its five people (or ``people``) on one CTI adapter (HTTP, and
+    TCP when ``tcp_port`` is given); ``state_extra`` adds indented lines to ``state:``."""
+    tcp = "" if tcp_port is None else f"    tcp_listen: 127.0.0.1:{tcp_port}\n"
+    listed = "\n".join(
         f"  - {{id: {p.object_id}, tenant: demo, name: {p.name}, "
         f'endpoints: [{{adapter: pbx, extension: "{p.extension}"}}]}}'
-        for p in PEOPLE
+        for p in people
     )
     return (
         tenant_yaml(handle)
         + f"""people:
-{people}
+{listed}
 adapters:
   pbx:
     kind: generic_cti
     token: {token}
     http_listen: 127.0.0.1:{cti_port}
-state:
+{tcp}state:
   path: {state_path}
-"""
+{state_extra}"""
     )
 
 

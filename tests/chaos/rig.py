@@ -25,7 +25,7 @@ import httpx
 
 from adapters.generic_cti.adapter import CtiAdapter
 from bridge.config import BridgeConfig, load_config_text
-from bridge.demo import tenant_yaml
+from bridge.demo import demo_yaml
 from bridge.emulator.config import EmulatorConfig, UserRecord
 from bridge.emulator.server import EmulatorHandle, run_emulator
 from bridge.kit.clock import FakeClock
@@ -88,26 +88,8 @@ class CountingTransport(httpx.AsyncHTTPTransport):
 
 
 def bridge_config(handle: EmulatorHandle, state: Path) -> BridgeConfig:
-    people = "\n".join(
-        f"  - {{id: {p.object_id}, tenant: demo, name: {p.name}, "
-        f'endpoints: [{{adapter: pbx, extension: "{p.extension}"}}]}}'
-        for p in PEOPLE
-    )
-    text = (
-        tenant_yaml(handle)
-        + f"""people:
-{people}
-adapters:
-  pbx:
-    kind: generic_cti
-    token: {TOKEN}
-    http_listen: 127.0.0.1:0
-    tcp_listen: 127.0.0.1:0
-state:
-  path: {state}
-  start_wait_seconds: {START_WAIT:g}
-"""
-    )
+    extra = f"  start_wait_seconds: {START_WAIT:g}\n"
+    text = demo_yaml(handle, TOKEN, state, tcp_port=0, state_extra=extra, people=PEOPLE)
     return load_config_text(text, "<chaos>", environ={})
 
 

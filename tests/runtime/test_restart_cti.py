@@ -17,7 +17,7 @@ import pytest
 
 from adapters.generic_cti.adapter import CtiAdapter
 from bridge.config import BridgeConfig, load_config_text
-from bridge.demo import PEOPLE, running_service, tenant_yaml
+from bridge.demo import demo_yaml, running_service
 from bridge.emulator.server import EmulatorHandle
 from bridge.model import EndpointKey, EndpointState, LineState
 from bridge.presence import IN_A_CALL, PRESENTING, Pair
@@ -31,25 +31,8 @@ ALICE, ERIN = ID["Alice"], ID["Erin"]
 
 
 def cti_config(handle: EmulatorHandle, tmp: Path, state: str = "") -> BridgeConfig:
-    people = "\n".join(
-        f"  - {{id: {p.object_id}, tenant: demo, name: {p.name}, "
-        f'endpoints: [{{adapter: pbx, extension: "{p.extension}"}}]}}'
-        for p in PEOPLE
-    )
-    text = (
-        tenant_yaml(handle)
-        + f"""people:
-{people}
-adapters:
-  pbx:
-    kind: generic_cti
-    token: {TOKEN}
-    http_listen: 127.0.0.1:0
-    tcp_listen: 127.0.0.1:0
-state:
-  path: {tmp / "state.db"}
-{state}"""
-    )
+    """The demo's people on one CTI adapter listening on HTTP and TCP; ``state`` adds settings."""
+    text = demo_yaml(handle, TOKEN, tmp / "state.db", tcp_port=0, state_extra=state)
     return load_config_text(text, "<cti-restart>", environ={})
 
 
