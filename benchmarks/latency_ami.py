@@ -130,7 +130,8 @@ def ami_yaml(
         f'endpoints: [{{adapter: {ADAPTER}, extension: "{p.extension}"}}]}}'
         for p in population
     )
-    return f"""tenants:
+    return f"""allow_inline_secrets: true
+tenants:
   bench:
     tenant_id: {DEFAULT_TENANT}
     client_id: {DEFAULT_CLIENT_ID}

@@ -52,6 +52,7 @@ def config_yaml(
     cti_token: str = "bench-cti-token-0123456789",
 ) -> str:
     lines = [
+        "allow_inline_secrets: true",  # the emulator's demo app and a throwaway CTI token
         "tenants:",
         "  bench:",
         f"    tenant_id: {DEFAULT_TENANT}",

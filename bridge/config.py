@@ -11,6 +11,13 @@ location back to its file and line (``bridge.config_report``).
 
 Relative paths (``*_file``, ``certificate_file``, ``ca_file``, ``csv``) are relative to the YAML
 file's directory. ``state.path`` is left as written (the runtime resolves it).
+
+Secrets are never written in the file (README): one that is, rather than coming from
+``${ENV_VAR}`` or ``<name>_file``, is a problem unless the file says ``allow_inline_secrets:
+true`` (generated files such as the demo's; ``check`` warns about it). Bad files are problems
+too, never tracebacks: the file must be a regular file of at most ``CONFIG_FILE_LIMIT`` bytes of
+UTF-8 (``bridge.kit.files``); what YAML can do to memory and the stack is capped in
+``bridge.config_yaml``.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from bridge.config_people_csv import expand_people
 from bridge.config_report import Report
 from bridge.config_yaml import read_yaml, substitute_env
 from bridge.errors import ConfigError
+from bridge.kit.files import UnreadableFile, read_text_file
 from bridge.kit.heap import release_freed_memory
 
 __all__ = [
@@ -59,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 _SECTIONS = tuple(BridgeConfig.model_fields)
 _BIG_FILE = 256 * 1024  # characters; above this, loading returns the parser's memory to the OS
+CONFIG_FILE_LIMIT = 32 * 1024 * 1024  # bytes: 10,000 people inline are about 1.5 MB
 
 
 def load_config_text(
@@ -90,6 +99,7 @@ def load_config_text(
     if "people" in data:
         data["people"] = expand_people(data["people"], names, base, report)
     context: dict[str, Any] = {
+        "inline_secrets": data.get("allow_inline_secrets") is True,
         "base_dir": base,
         "factories": factories,
         "secrets": report.secrets,
@@ -113,9 +123,9 @@ def load_config(
 ) -> BridgeConfig:
     """Load a YAML file; relative paths inside it are relative to its directory."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}:0: (file): cannot read: {exc.strerror or exc}"]) from exc
+        text = read_text_file(path, limit=CONFIG_FILE_LIMIT)
+    except UnreadableFile as exc:
+        raise ConfigError([f"{path}:{exc.line or 0}: (file): cannot read: {exc.reason}"]) from exc
     try:
         return load_config_text(text, str(path), base_dir=path.parent, environ=environ, factories=factories)
     finally:

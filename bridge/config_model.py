@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationInfo, model_validator
 
 from adapters.base import AdapterFactory, get_factory
 from bridge.config_mapping import MappingConfig, MappingOverrides, TableCache
@@ -243,6 +243,7 @@ class BridgeConfig(ConfigModel):
     mapping: MappingConfig = Field(default_factory=MappingConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    allow_inline_secrets: StrictBool = False  # secrets written in the file (the loader reads it first)
 
     @classmethod
     def check_raw(cls, data: dict[Any, Any], info: ValidationInfo) -> tuple[dict[Any, Any], list[Problem]]:

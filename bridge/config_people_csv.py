@@ -5,6 +5,11 @@ is optional; blank rows and ``#`` comments are skipped); rows of one person merg
 with several endpoints. ``person`` is an Entra object id (a GUID) or a UPN. The file is relative
 to the YAML file's directory. Problems name the CSV file and row; the people it yields are
 validated like inline ones, their problems reported at their rows.
+
+The file is read like every file a configuration names (``bridge.kit.files``): a regular file of
+at most ``CSV_FILE_LIMIT`` bytes of UTF-8 (a BOM is allowed), so a binary file, a FIFO or a device
+is a problem at the ``csv:`` key (with the CSV line where the text breaks), and so is a row the
+``csv`` module cannot read (a quoted field over its 128 KiB limit).
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from typing import Any
 from bridge.config_references import several_tenants
 from bridge.config_report import Origin, Report
 from bridge.config_types import GUID
+from bridge.kit.files import UnreadableFile, read_text_file
 
 _COLUMNS = ("person", "extension", "context", "role", "device")
+CSV_FILE_LIMIT = 32 * 1024 * 1024  # bytes: 100,000 rows are about 6 MB
 
 
 def expand_people(raw: Any, tenants: list[str], base_dir: Path, report: Report) -> list[Any]:
@@ -56,9 +63,12 @@ def _read_csv(
         item_problem("adapter", "required with csv: the adapter these extensions belong to")
     path = base_dir / str(item["csv"])
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        item_problem("csv", f"cannot read {path}: {exc.strerror or exc}")
+        text = read_text_file(path, limit=CSV_FILE_LIMIT, encoding="utf-8-sig")
+    except UnreadableFile as exc:
+        if exc.line is not None:
+            report.at(str(path), exc.line, f"people.{j}.csv", f"cannot read: {exc.reason}")
+        else:
+            item_problem("csv", f"cannot read {path}: {exc.reason}")
         return []
     if tenant is None or not isinstance(adapter, str) or not adapter:
         return []
@@ -71,7 +81,16 @@ def _rows(
     columns = list(_COLUMNS)
     people: dict[str, tuple[dict[str, Any], Origin]] = {}
     first = True
-    for row_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    rows = csv.reader(io.StringIO(text))
+    while True:
+        try:
+            row = next(rows, None)
+        except csv.Error as exc:
+            report.at(file, rows.line_num, f"people.{j}.csv", f"cannot read this row: {exc}")
+            return []
+        if row is None:
+            break
+        row_no = rows.line_num
         cells = [c.strip() for c in row]
         if not any(cells) or cells[0].startswith("#"):
             continue

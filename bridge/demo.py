@@ -82,8 +82,10 @@ SCRIPT_LENGTH = 16.0  # seconds, then it starts again
 
 
 def tenant_yaml(handle: EmulatorHandle, name: str = "demo") -> str:
-    """A ``tenants:`` section for a bridge that talks to this emulator with its demo app."""
+    """A ``tenants:`` section for a bridge that talks to this emulator with its demo app (whose
+    secret is written inline: the emulator's own, never a real one, so the file allows it)."""
     return f"""
+allow_inline_secrets: true
 tenants:
   {name}:
     tenant_id: {handle.emulator.config.tenant_id}

@@ -10,6 +10,13 @@ unknown keys rejected) carries them through ``ConfigRules``:
 - every ``SecretStr`` field ``name``: ``name_file: PATH`` reads it from a file (relative to the
   ``base_dir`` in the validation context), empty or placeholder values are refused, and the value
   is added to the context's ``secrets`` set so a loader can keep it out of every message;
+- a secret file must be a regular file of at most ``SECRET_FILE_LIMIT`` bytes of UTF-8 text
+  without control characters (``/dev/zero``, a FIFO or a binary key is a problem, not a hang or a
+  ``MemoryError``); surrounding whitespace (the trailing newline) is stripped;
+- when the context says ``inline_secrets: False`` (the YAML loader does, unless the file sets
+  ``allow_inline_secrets: true``), a secret must come from ``name_file`` or be made only of
+  ``${ENV_VAR}`` references (``FromEnvironment``): one written in the file is refused. Models
+  built in code (no such context key) are not concerned;
 - an unknown key's error carries ``ctx`` ``unknown`` (what to call it) and ``allowed`` (the keys);
 - ``check_raw`` lets a model check its raw input (cross-references, "exactly one of") and report
   problems together with its fields' errors, not after them.
@@ -40,6 +47,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from bridge.kit.files import UnreadableFile, read_text_file
+
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]  # (location relative to the model, message)
 M = TypeVar("M", bound=BaseModel)
@@ -49,6 +58,14 @@ PLACEHOLDER = re.compile(
 )
 _SECRET_WORDS = frozenset({"secret", "token", "password"})  # a secret spelled as its own key's name
 _MIN_REDACTED = 4  # shorter values would redact ordinary words from messages
+SECRET_FILE_LIMIT = 64 * 1024  # bytes: a client secret is 40 characters, a long token a few hundred
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class FromEnvironment(str):
+    """A configuration string made only of ``${ENV_VAR}`` references (the loader marks it so)."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -118,13 +135,10 @@ def _secret(name: str, value: Any, rule: _FieldRule, info: ValidationInfo) -> An
             raise ValueError(f"give either {name} or {name}_file, not both")
         if not isinstance(value.path, str) or not value.path:
             raise ValueError(f"{name}_file: must be a file path")
-        target = Path(context.get("base_dir", ".")) / value.path
-        try:
-            value = target.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise ValueError(f"{name}_file: file not found: {target}") from None
-        except OSError as exc:
-            raise ValueError(f"{name}_file: cannot read {target}: {exc.strerror}") from None
+        value = _read_secret_file(name, Path(context.get("base_dir", ".")) / value.path)
+        inline = False
+    else:
+        inline = isinstance(value, str) and not isinstance(value, FromEnvironment)
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     if raw is None or raw == "":
         raise ValueError(f"empty: set the real value as ${{ENV_VAR}} or with {name}_file: PATH")
@@ -136,7 +150,25 @@ def _secret(name: str, value: Any, rule: _FieldRule, info: ValidationInfo) -> An
             raise ValueError(f"placeholder value: {fix}")
         if len(raw) >= _MIN_REDACTED and isinstance(context.get("secrets"), set):
             context["secrets"].add(raw)
+        if inline and context.get("inline_secrets") is False:
+            raise ValueError(
+                f"written in the file: secrets never are; set it as ${{ENV_VAR}} or with {name}_file: PATH "
+                "(or set allow_inline_secrets: true at the top level, which check warns about)"
+            )
+        return str(raw) if isinstance(raw, FromEnvironment) else value
     return value
+
+
+def _read_secret_file(name: str, target: Path) -> str:
+    """The secret in ``target``: a regular file, size-capped, strict UTF-8, no control characters."""
+    try:
+        text = read_text_file(target, limit=SECRET_FILE_LIMIT).strip()
+    except UnreadableFile as exc:
+        at = f" at line {exc.line}" if exc.line is not None else ""
+        raise ValueError(f"{name}_file: {exc.reason}{at}: {target}") from None
+    if _CONTROL.search(text):
+        raise ValueError(f"{name}_file: control characters in the secret (a binary file?): {target}")
+    return text
 
 
 def _take_secret_files(data: dict[Any, Any], rules: Mapping[str, _FieldRule]) -> dict[Any, Any]:

@@ -9,7 +9,9 @@ Tables (schema version in ``schema_version``, migrations applied in order at ``o
 - ``endpoints``: the last canonical state of every endpoint (loaded back with ``restored=True``).
 - ``pbx_owned``: generic write-back ownership (adapter, extension, what, value, expires_at).
 
-A second process on the same file gets ``StoreError`` (an exclusive ``flock`` on ``<path>.lock``).
+A second process on the same file gets ``StoreError`` (an exclusive ``flock`` on ``<path>.lock``,
+where ``<path>`` is the store's resolved real path: the same file through a symlink or
+``./x/../state.db`` is the same lock).
 ``":memory:"`` works for tests.
 
 **Failures are health, not silence.** A write that fails (disk full, read-only file system) turns
@@ -116,6 +118,7 @@ class StateStore:
         self._connect = connect
         self._db: sqlite3.Connection | None = None
         self._lock_file: IO[bytes] | None = None
+        self._lock_path: str | None = None
         self._batch_depth = 0
         self._file_id: tuple[int, int] | None = None  # (device, inode) of the file we opened
         self._write_failing = False
@@ -180,9 +183,13 @@ class StateStore:
         self.close()
 
     def _lock(self) -> None:
-        lock_path = self._path + ".lock"
+        """Hold ``<real path>.lock``: symlinks and ``..`` resolved (once, at the first lock), so every
+        spelling of one store takes the same lock."""
         try:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            if self._lock_path is None:
+                self._lock_path = os.path.realpath(self._path) + ".lock"
+            lock_path = self._lock_path
             handle = open(lock_path, "a+b")  # held for the store's lifetime
         except OSError as exc:
             raise StoreError(f"state store {self._path}: cannot open lock file: {exc}") from exc
@@ -305,7 +312,7 @@ class StateStore:
             db.backup(target)
         finally:
             target.close()
-        if not os.path.exists(self._path + ".lock"):
+        if self._lock_path is not None and not os.path.exists(self._lock_path):
             old, self._lock_file = self._lock_file, None
             self._lock()
             if old is not None:

@@ -122,14 +122,14 @@ def test_every_problem_is_reported_at_once_with_its_line() -> None:
           - {{adapter: nope, extension: "1"}}
           - {{adapter: pbx, extension: "0123", colour: red}}
     adapters:
-      pbx: {{kind: fake, token: short, port: x}}
+      pbx: {{kind: fake, token: "${{SHORT}}", port: x}}
       other: {{kind: martian}}
     mapping:
       line: {{in_call: Busy/Busy}}
       adapters: {{ghost: {{}}}}
     extra: 1
     """
-    found = problems(text)
+    found = problems(text, environ={**ENV, "SHORT": "short"})
     expected = [
         "bridge.yaml:3: tenants.t1.tenant_id: placeholder value",
         "bridge.yaml:6: tenants.t1.session_expiry: Input should be greater than or equal to 5 minutes",
@@ -304,7 +304,8 @@ def test_tenant_loopback_http_emulator_and_several_tenants(tmp_path: Path) -> No
 
 def test_several_tenants_need_each_person_to_name_one() -> None:
     text = BASE.replace(
-        "adapters:", f"  t2: {{tenant_id: {TENANT}, client_id: {CLIENT}, client_secret: x}}\nadapters:"
+        "adapters:",
+        f'  t2: {{tenant_id: {TENANT}, client_id: {CLIENT}, client_secret: "${{SECRET}}"}}\nadapters:',
     )
     assert one_problem(text).startswith(
         "bridge.yaml:10: people.0.tenant: required when there is not exactly one"
@@ -568,10 +569,10 @@ def test_an_adapters_secret_may_come_from_a_file_and_is_redacted(tmp_path: Path)
     cfg = load(BASE.replace('token: "${SECRET}"', "token_file: token"), base_dir=tmp_path)
     settings = cfg.adapters["pbx"].settings
     assert isinstance(settings, FakeSettings) and settings.token.get_secret_value() == SECRET
-    text = BASE.replace('token: "${SECRET}"', "token_file: token, port: x").replace(
-        "${SECRET}", "a-graph-secret"
+    text = BASE.replace('token: "${SECRET}"', "token_file: token, port: x")
+    found = problems(
+        text + f"mapping:\n  away: {SECRET}\n", base_dir=tmp_path, environ={"SECRET": "a-graph-secret"}
     )
-    found = problems(text + f"mapping:\n  away: {SECRET}\n", base_dir=tmp_path)
     assert found[0].startswith("bridge.yaml:7: adapters.pbx.port: Input should be a valid integer")
     assert found[1].startswith("bridge.yaml:13: mapping.away: '***' is not allowed here")
     assert len(found) == 2 and SECRET not in "".join(found)

@@ -124,12 +124,11 @@ async def test_demo_with_a_config_dry_runs_it_against_local_emulators(tmp_path: 
         "    client_id: 6a1e0b52-8c3d-4f79-b2e4-0d9c7a5f1e38\n    client_secret: ${GRAPH_SECRET}\n"
         "people:\n  - upn: alice@contoso.com\n    tenant: contoso\n"
         '    endpoints: [{adapter: pbx, extension: "1001"}]\n'
-        "adapters:\n  pbx: {kind: generic_cti, token: a-long-enough-token, http_listen: 127.0.0.1:0}\n"
+        'adapters:\n  pbx: {kind: generic_cti, token: "${CTI_TOKEN}", http_listen: 127.0.0.1:0}\n'
         f"state:\n  path: {tmp_path / 'production.db'}\n"
     )
-    code, out, err = await cli(
-        "demo", "-c", str(config), "--duration", "3", env={"GRAPH_SECRET": "never-sent-anywhere"}
-    )
+    env = {"GRAPH_SECRET": "never-sent-anywhere", "CTI_TOKEN": "a-long-enough-token"}
+    code, out, err = await cli("demo", "-c", str(config), "--duration", "3", env=env)
     assert code == 0, err
     assert "dry run: 1 people, Graph replaced by local emulators" in out
     assert "alice@contoso.com" in out and "no PBX event yet" in out

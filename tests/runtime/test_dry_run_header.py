@@ -15,6 +15,7 @@ from tests.runtime.rig import send
 from tests.runtime.support import eventually
 
 CONFIG = """
+allow_inline_secrets: true
 tenants:
   contoso:
     tenant_id: 3f2b9c7e-1d4a-4e8b-9a61-5c0d2e7f8a10

@@ -13,6 +13,7 @@ from bridge.runtime.engine import Engine
 ALICE = "a1a1a1a1-0000-4000-8000-000000001001"
 BOB = "b2b2b2b2-0000-4000-8000-000000001002"
 YAML = f"""
+allow_inline_secrets: true
 tenants:
   t:
     tenant_id: 3f2b9c7e-1d4a-4e8b-9a61-5c0d2e7f8a10

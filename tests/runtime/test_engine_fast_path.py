@@ -38,6 +38,7 @@ CID = "c3c3c3c3-0000-4000-8000-000000001003"
 # Three people, two adapters, several endpoints each in every role, a global table with an
 # adapter override and per-person overrides: each person decides with different tables.
 YAML = f"""
+allow_inline_secrets: true
 tenants:
   t:
     tenant_id: 3f2b9c7e-1d4a-4e8b-9a61-5c0d2e7f8a10

@@ -35,7 +35,8 @@ from tests.adapters.asterisk_ami.test_known_extensions import ampuser_tree
 from tests.runtime.support import cli
 
 ALICE, BOB, CAROL, DAVE, ERIN = (p.object_id for p in PEOPLE)
-TENANT = (
+TENANT = (  # throwaway credentials, so written in the file (and allowed to be)
+    "allow_inline_secrets: true\n"
     "tenants:\n  demo:\n    tenant_id: 3f2b9c7e-1d4a-4e8b-9a61-5c0d2e7f8a10\n"
     "    client_id: 6a1e0b52-8c3d-4f79-b2e4-0d9c7a5f1e38\n    client_secret: never-used-here\n"
 )

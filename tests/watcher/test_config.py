@@ -12,13 +12,13 @@ tenants:
   contoso:
     tenant_id: 3f2b9c7e-1d4a-4e8b-9a61-5c0d2e7f8a10
     client_id: 6a1e0b52-8c3d-4f79-b2e4-0d9c7a5f1e38
-    client_secret: s3cr3t-value
+    client_secret: ${{GRAPH_SECRET}}
 {watch}
 """
 
 
 def load(watch: str = "") -> BridgeConfig:
-    return load_config_text(BASE.format(watch=watch), "bridge.yaml")
+    return load_config_text(BASE.format(watch=watch), "bridge.yaml", environ={"GRAPH_SECRET": "s3cr3t-value"})
 
 
 def test_watch_is_off_by_default() -> None:
