@@ -27,6 +27,7 @@ unknown keys rejected) carries them through ``ConfigRules``:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -286,5 +287,29 @@ def _listen_text(text: str) -> str:
     return text.strip()
 
 
-ListenAddress = Annotated[str, AfterValidator(_listen_text)]
+_LISTEN_CHECK = AfterValidator(_listen_text)
+ListenAddress = Annotated[str, _LISTEN_CHECK]
 """A ``host:port`` listen address, kept as written (stripped); ``parse_listen`` splits it."""
+
+
+def listen_addresses(model: BaseModel) -> list[tuple[str, str]]:
+    """``(field, address)`` for every ``ListenAddress`` field of ``model`` that is set (for ``check``,
+    which warns about listeners beyond this host whatever adapter declares them)."""
+    found = []
+    for name, field in type(model).model_fields.items():
+        if any(m is _LISTEN_CHECK for m in [*field.metadata, *_metadata(field.annotation)]):
+            value = getattr(model, name)
+            if isinstance(value, str):
+                found.append((name, value))
+    return found
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); a wildcard or LAN address,
+    or any other name, is not."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -74,7 +74,9 @@ def read_text_file(path: Path, *, limit: int, encoding: str = "utf-8") -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise UnreadableFile(
-            f"not {exc.encoding.upper()} text (byte 0x{data[exc.start]:02x}; a binary file?)", line
+            f"not {exc.encoding.upper()} text (byte 0x{data[exc.start]:02x}): a binary file, or another "
+            "encoding?",
+            line,
         ) from None
 
 

@@ -15,6 +15,7 @@ from adapters.base import Adapter, AdapterDeps, Health
 from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError
 from bridge.kit.clock import SystemClock
+from bridge.kit.config_types import is_loopback, listen_addresses, parse_listen
 from bridge.runtime.pbx_side import build_adapters, first_settled
 from bridge.runtime.tenant import token_provider
 from bridge.teams.auth import MsalTokenProvider
@@ -81,6 +82,38 @@ async def check_tenant(config: BridgeConfig, name: str, cfg: TenantConfig, out: 
     return ok
 
 
+STATUS_EXPOSED = (
+    "serves /healthz, /metrics and /status (every person's presence, without authentication) to any "
+    "host that can reach it; keep it on 127.0.0.1:PORT or firewall it"
+)
+INLINE_SECRETS = (
+    "allow_inline_secrets is true: secrets written in the configuration file are accepted, so anyone "
+    "who can read the file or a backup of it has them; use ${ENV_VAR} or <key>_file: PATH instead"
+)
+
+
+def _exposed(listen: str) -> bool:
+    host, _ = parse_listen(listen)
+    return not is_loopback(host)
+
+
+def config_warnings(config: BridgeConfig) -> list[str]:
+    """What the configuration exposes beyond this host: secrets allowed in the file, and every
+    listener that is not on loopback (``0.0.0.0``, ``::``, a LAN address or a host name)."""
+    found = [INLINE_SECRETS] if config.allow_inline_secrets else []
+    if _exposed(config.http.listen):
+        found.append(f"http.listen {config.http.listen} is not loopback: it {STATUS_EXPOSED}")
+    for name, section in config.adapters.items():
+        for key, listen in listen_addresses(section.settings):
+            if _exposed(listen):
+                found.append(
+                    f"adapters.{name}.{key} {listen} is not loopback: any host that can reach it can "
+                    f"talk to adapter {name} ({section.kind}); bind the address the PBX uses and "
+                    "firewall it to the PBX"
+                )
+    return found
+
+
 ADAPTER_CHECK_SECONDS = 15.0
 _HINTS = {
     Health.BAD_CREDENTIALS: "the PBX refused our credentials",
@@ -116,6 +149,8 @@ async def check_tenants(config: BridgeConfig, out: TextIO) -> bool:
         f"{len(config.adapters)} adapter(s)",
         file=out,
     )
+    for warning in config_warnings(config):
+        print(f"warn {warning}", file=out)
     results = [await check_tenant(config, name, cfg, out) for name, cfg in config.tenants.items()]
     if config.adapters:
         print("adapters:", file=out)
