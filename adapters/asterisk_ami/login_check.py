@@ -6,9 +6,9 @@ after the resync: ``ListCommands`` for the write classes, ``FullyBooted`` (alrea
 read=system, and the ``Custom:<teams_family>-probe`` round trip for read=call, bounded by
 ``read_probe_timeout`` on the injected clock. Asterisk keeps every custom device state in AstDB
 ``CustomDevstate/<name>`` (reference 4.3), so the probe deletes that key afterwards (write=system):
-no login, ``release``'s included, leaves a value of ours on the PBX. It returns the findings; the adapter turns them into
-health. A refused ``ListCommands`` (never seen on Asterisk 16-22, where it needs no class) skips the
-check with one warning per episode.
+no login, ``release``'s included, leaves a value of ours on the PBX. It returns the findings; the
+adapter turns them into health. A refused ``ListCommands`` (never seen on Asterisk 16-22, where it
+needs no class) skips the check with one warning per episode.
 """
 
 from __future__ import annotations
