@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.chaos.run import run_seeds
+from tests.chaos.seeds import run_seeds
 
 CHUNK = 100  # seeds per progress line
 

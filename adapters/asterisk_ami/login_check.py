@@ -4,9 +4,11 @@ One ``LoginCheck`` per adapter. For each session: ``begin()``, feed it every eve
 ``watching`` (``heard``: the classes in their ``Privilege`` headers), then ``await run(session)``
 after the resync: ``ListCommands`` for the write classes, ``FullyBooted`` (already heard) for
 read=system, and the ``Custom:<teams_family>-probe`` round trip for read=call, bounded by
-``read_probe_timeout`` on the injected clock. It returns the findings; the adapter turns them into
-health. A refused ``ListCommands`` (never seen on Asterisk 16-22, where it needs no class) skips the
-check with one warning per episode.
+``read_probe_timeout`` on the injected clock. Asterisk keeps every custom device state in AstDB
+``CustomDevstate/<name>`` (reference 4.3), so the probe deletes that key afterwards (write=system):
+no login, ``release``'s included, leaves a value of ours on the PBX. It returns the findings; the
+adapter turns them into health. A refused ``ListCommands`` (never seen on Asterisk 16-22, where it
+needs no class) skips the check with one warning per episode.
 """
 
 from __future__ import annotations
@@ -89,19 +91,25 @@ class LoginCheck:
         if events_mask_has(cfg.events, "system") and "system" not in self._heard:
             findings.append(missing_read(cfg, READ_SYSTEM))  # FullyBooted came before this reply
         if cfg.read_probe and events_mask_has(cfg.events, "call") is not False:
-            heard = await self._probe_call(session, "setvar" in permitted)
+            heard = await self._probe_call(session, permitted)
             if heard is False:
                 findings.append(missing_read(cfg, READ_CALL))
         return findings
 
-    async def _probe_call(self, session: AmiSession, may_setvar: bool) -> bool | None:
+    async def _probe_call(self, session: AmiSession, permitted: frozenset[str]) -> bool | None:
         """Whether a call-class event reaches us (None: could not tell)."""
         if self._call.is_set():
             return True
-        if not may_setvar:
+        if "setvar" not in permitted:
             if self._episodes.failed("probe"):
                 log.warning("AMI %s: read=call not verified: the probe needs write=call (Setvar)", self._name)
             return None
+        try:
+            return await self._round_trip(session)
+        finally:
+            await self._remove_probe(session, permitted)
+
+    async def _round_trip(self, session: AmiSession) -> bool | None:
         variable = f"DEVICE_STATE({self.probe_device})"
         for value in ("INUSE", "NOT_INUSE"):  # one of the two is a change: DeviceStateChange follows
             reply = await session.send("Setvar", [("Variable", variable), ("Value", value)])
@@ -117,3 +125,13 @@ class LoginCheck:
         except Expired:
             return False
         return True
+
+    async def _remove_probe(self, session: AmiSession, permitted: frozenset[str]) -> None:
+        """Delete the probe device's AstDB record (``CustomDevstate/<name>``); without write=system
+        (already a finding) it stays ``NOT_INUSE``, in no hint and ignored for line state."""
+        if "dbdel" not in permitted:
+            return
+        key = self.probe_device.removeprefix("Custom:")
+        reply = await session.send("DBDel", [("Family", "CustomDevstate"), ("Key", key)])
+        if not reply.ok:
+            log.debug("AMI %s: removing the probe device answered %r", self._name, reply.message)

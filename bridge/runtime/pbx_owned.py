@@ -61,6 +61,15 @@ def record(store: StateStore, adapter: str, command: WriteBack, now: datetime, *
         log.warning("could not record a PBX write-back for %s/%s: %s", adapter, command.extension, exc)
 
 
+def not_connected(name: str, adapter: Adapter) -> None:
+    """Raise before recording a write-back an adapter cannot send now (AdapterError: the watcher
+    retries at its next round). A record written ahead of a write that never left would outlive it
+    whenever Teams returns to what the watcher last sent: the store would claim a value of ours
+    the PBX never held (chaos seed 67)."""
+    if adapter.health not in _USABLE:
+        raise AdapterError(f"adapter {name} is not connected ({adapter.health.value})")
+
+
 def restored_states(
     store: StateStore,
     route: Callable[[EndpointKey], tuple[PersonConfig, EndpointRole] | None],

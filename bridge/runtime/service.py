@@ -127,6 +127,7 @@ class BridgeService:
     async def _write_back(self, person_key: str, commands: list[AdapterCommand]) -> None:
         """Teams -> PBX: hand each command to its adapter (a failure is retried at the next poll)."""
         for adapter_name, command in rules.write_back_targets(commands, self._accepts_write_back):
+            pbx_owned.not_connected(adapter_name, self.adapters[adapter_name])  # then nothing can land
             pbx_owned.record(self.store, adapter_name, command, self.clock.now(), done=False)
             await self.adapters[adapter_name].write_back(command)  # AdapterError: the watcher retries
             pbx_owned.record(self.store, adapter_name, command, self.clock.now(), done=True)

@@ -116,7 +116,8 @@ class Bridge:
             tenants[name] = build_tenant(name, cfg, clock=self.clock, store=store, rng=self.rng, http=http)
         return tenants
 
-    async def start(self) -> BridgeService:
+    async def start(self, *, connected: bool = True) -> BridgeService:
+        """Start on the store; ``connected``: wait for every adapter to be CONNECTED as well."""
         assert self.service is None
         store = StateStore(self.config.state.path).open()
         service = BridgeService(
@@ -128,10 +129,11 @@ class Bridge:
         await bounded(lambda: service.started.is_set() or task.done(), "the bridge started")
         if task.done():
             task.result()
-        await bounded(
-            lambda: all(a.health is Health.CONNECTED for a in service.adapters.values()),
-            "the CTI listeners bound",
-        )
+        if connected:
+            await bounded(
+                lambda: all(a.health is Health.CONNECTED for a in service.adapters.values()),
+                "the adapters connected",
+            )
         publishers = [t.publisher for t in service.tenants.values()]
         await bounded(lambda: all(p.health is not Health.CONNECTING for p in publishers), "a Graph token")
         return service

@@ -23,16 +23,17 @@ from __future__ import annotations
 import asyncio
 import random
 import ssl
-import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bridge.config import BridgeConfig
 from bridge.emulator.app import Emulator
 from bridge.emulator.config import DEFAULT_CLIENT_ID
+from bridge.emulator.server import EmulatorHandle
 from bridge.presence import AVAILABLE, AWAY, IN_A_CALL, PRESENTING, Pair
 from bridge.runtime.store import StateStore
 from tests.chaos.oracle import Line, teams_shows
@@ -90,7 +91,17 @@ class ChaosRun:
         self.teams = {p.extension: Teams() for p in PEOPLE}
         self.pbx = Pbx()
         self.link_up = False
+        self.outages = 0  # PBX links lost while the bridge ran (each may clear and re-set a session)
         self.begin = self.clock.monotonic()
+
+    def _config(self, handle: EmulatorHandle) -> BridgeConfig:
+        return bridge_config(handle, self.tmp / "state.db")
+
+    async def _pbx_up(self) -> None:
+        """Before the first start (the CTI PBX needs nothing; the AMI one starts listening)."""
+
+    async def _pbx_close(self) -> None:
+        await self.pbx.aclose()
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -99,8 +110,9 @@ class ChaosRun:
             self.handle, self.emu = handle, handle.emulator
             verify = ssl.create_default_context(cafile=str(handle.ca_file))
             self.admin = httpx.AsyncClient(verify=verify, trust_env=False, timeout=10.0)
-            self.bridge = Bridge(bridge_config(handle, self.tmp / "state.db"), self.clock, self.rnd)
+            self.bridge = Bridge(self._config(handle), self.clock, self.rnd)
             try:
+                await self._pbx_up()
                 for person in PEOPLE:
                     await self._own_client(person, self.rnd.choice((*OWN_CLIENTS, None)))
                     if self.rnd.random() < 0.2:
@@ -117,7 +129,7 @@ class ChaosRun:
                 raise Violation(self._story(str(exc))) from None
             finally:
                 await self.bridge.kill()
-                await self.pbx.aclose()
+                await self._pbx_close()
                 await self.admin.aclose()
         self.report.starts = self.bridge.starts
         return self.report
@@ -200,11 +212,16 @@ class ChaosRun:
             self._step(f"teams {person.name} signs out of Teams")
             (await self.admin.delete(url)).raise_for_status()
             self.teams[person.extension].client = None
+            self._teams_changed(person)
             return
         name, body, pair = client
         self._step(f"teams {person.name}'s own client: {name}")
         (await self.admin.put(url, json=body)).raise_for_status()
         self.teams[person.extension].client = pair
+        self._teams_changed(person)
+
+    def _teams_changed(self, person: Person) -> None:
+        """The person changed their own Teams (the AMI runs follow it to the PBX)."""
 
     async def manual(self) -> None:
         person = self.rnd.choice(PEOPLE)
@@ -221,6 +238,7 @@ class ChaosRun:
             )
         response.raise_for_status()
         self.teams[person.extension].preferred = pair
+        self._teams_changed(person)
 
     async def graph_fault(self) -> None:
         kind = self.rnd.choice(FAULTS)
@@ -300,6 +318,10 @@ class ChaosRun:
             owned = {k: r for k, r in store.load_published().items() if r.session or r.preferred}
             if owned or store.load_owned() or store.load_endpoints():
                 raise Violation(f"after release the store still owns {owned} / remembers PBX states")
+        self._released(said)
+
+    def _released(self, said: str) -> None:
+        """After a ``release`` that succeeded: nothing of ours on the PBX either (AMI runs)."""
 
     # --- quiescence and the invariants -----------------------------------------------------------
 
@@ -339,6 +361,7 @@ class ChaosRun:
     async def check(self) -> None:
         await self._up()
         await self.quiesce()
+        self._settled()
         self.report.checks += 1
         now = self.clock.monotonic()
         self._step("check")
@@ -371,6 +394,13 @@ class ChaosRun:
         assert service is not None
         if service.overall() != "ok" or service.alarms():
             raise Violation(f"health {service.overall()} {service.readiness()}, alarms {service.alarms()}")
+        self._check_pbx()
+
+    def _settled(self) -> None:
+        """A quiescent point was reached (AMI runs: the AstDB poll has found what AstDB alone says)."""
+
+    def _check_pbx(self) -> None:
+        """What we wrote to the PBX (AMI runs: Teams -> PBX)."""
 
     def _check_writes(self, person: Person, line: Line) -> None:
         writes = sum(
@@ -386,43 +416,7 @@ class ChaosRun:
             line.changes
             + int(elapsed // REFRESH_INTERVAL)
             + 1
-            + 2 * (self.bridge.starts + self.report.releases)
+            + 2 * (self.bridge.starts + self.report.releases + self.outages)
         )
         if writes > bound:
             raise Violation(f"{person.name}: {writes} Graph writes, bound {bound} ({line.changes} changes)")
-
-
-async def run_seed(seed: int, tls_dir: Path, tmp: Path) -> Report:
-    return await ChaosRun(seed, tls_dir, tmp).play()
-
-
-async def run_seeds(
-    seeds: Iterable[int], tls_dir: Path, tmp: Path, *, concurrency: int = 10
-) -> tuple[int, dict[int, str]]:
-    """Run seeds ``concurrency`` at a time in this event loop (each has its own fake clock,
-    emulator, bridge and store; their real waits overlap); returns how many ran and, per
-    violating seed, its story."""
-    gate = asyncio.Semaphore(concurrency)
-    failures: dict[int, str] = {}
-    ran = 0
-
-    async def one(seed: int) -> None:
-        nonlocal ran
-        async with gate:
-            directory = tmp / f"seed-{seed}"
-            directory.mkdir(parents=True, exist_ok=True)
-            run = ChaosRun(seed, tls_dir, directory)
-            try:
-                await asyncio.wait_for(run.play(), SEED_LIMIT)
-            except Violation as exc:
-                failures[seed] = str(exc)
-            except TimeoutError:
-                failures[seed] = run._story(f"the run hung for {SEED_LIMIT:g} real seconds")
-            except Exception as exc:  # a crash of the harness or the bridge is a finding too
-                failures[seed] = f"seed {seed}: {type(exc).__name__}: {exc}\n" + "".join(
-                    traceback.format_exception(exc)[-6:]
-                )
-            ran += 1
-
-    await asyncio.gather(*(one(seed) for seed in seeds))
-    return ran, failures

@@ -1,7 +1,10 @@
 """A fake FreePBX that remembers what is written to it: AstDB and custom device states.
 
 ``FakeAmi`` replays fixed recorded replies; verifying ``release`` (read back) and restarts needs a
-PBX whose AstDB and device states follow the writes. Every reply here is a recorded Asterisk 22.10.1
+PBX whose AstDB and device states follow the writes. As in Asterisk (reference 4.3, capture 11: a
+``DBGetTree CustomDevstate`` lists every custom device), a ``Setvar DEVICE_STATE(Custom:X)`` is also
+kept in AstDB ``CustomDevstate/X``; deleting that key is what removes the device for good.
+Every reply here is a recorded Asterisk 22.10.1
 frame with only its values swapped (the capture and ActionID named at each use); a ``Setvar`` of a
 ``DEVICE_STATE`` pushes the ``DeviceStateChange`` event a real Asterisk sends (recorded shape of 07).
 Actions not modelled here get ``FakeAmi``'s recorded FreePBX replies.
@@ -15,7 +18,7 @@ import re
 from collections.abc import AsyncIterator
 
 from adapters.asterisk_ami.frames import AmiMessage
-from tests.adapters.asterisk_ami.fake_ami import FREEPBX_REPLIES, FakeAmi, _with_id, recorded
+from tests.adapters.asterisk_ami.fake_ami import FREEPBX_REPLIES, FakeAmi, ManagerUser, _with_id, recorded
 
 _DB_GET = recorded("11_astdb", "11-3")  # response, one DBGetResponse, DBGetComplete
 _DB_TREE = recorded("11_astdb", "11-5")  # response, DBGetTreeResponse items, DBGetTreeComplete
@@ -64,8 +67,14 @@ def device_event(device: str, state: str) -> bytes:
 class FreePbx(FakeAmi):
     """``astdb`` keys are ``FAMILY/KEY``; ``devices`` maps device names to their state."""
 
-    def __init__(self, astdb: dict[str, str] | None = None, devices: dict[str, str] | None = None) -> None:
-        super().__init__(FREEPBX_REPLIES)
+    def __init__(
+        self,
+        astdb: dict[str, str] | None = None,
+        devices: dict[str, str] | None = None,
+        *,
+        user: ManagerUser | None = None,
+    ) -> None:
+        super().__init__(FREEPBX_REPLIES, user=user)
         self.astdb = dict(FREEPBX_DEVICES if astdb is None else astdb)
         self.devices = dict(AT_REST if devices is None else devices)
         self.undeletable: set[str] = set()  # AstDB keys whose DBDel fails ("could not be deleted")
@@ -85,7 +94,8 @@ class FreePbx(FakeAmi):
             "setvar": self._setvar,
             "devicestatelist": self._device_list,
         }.get(name)
-        if handler is None or self.silent or name in self.hold_replies:
+        refused = self.user is not None and not self.user.allows(name)
+        if handler is None or refused or self.silent or name in self.hold_replies:
             return await super()._answer(message, writer)
         self.actions.append(message)
         writer.write(_with_id(handler(message), message.action_id))
@@ -135,7 +145,10 @@ class FreePbx(FakeAmi):
     def _setvar(self, message: AmiMessage) -> list[bytes]:
         device = _DEVSTATE.fullmatch(message.get("Variable") or "")
         if device is not None:
-            self.devices[device.group(1)] = message.get("Value") or ""
+            value = message.get("Value") or ""
+            self.devices[device.group(1)] = value
+            if device.group(1).startswith("Custom:"):
+                self.astdb[f"CustomDevstate/{device.group(1).removeprefix('Custom:')}"] = value
         return _SETVAR
 
     def _device_list(self, message: AmiMessage) -> list[bytes]:
