@@ -6,11 +6,11 @@ import json
 from collections.abc import Callable
 
 from adapters.base import Health
-from adapters.generic_cti.tcp_ingress import AUTH_TIMEOUT_SECONDS
+from adapters.generic_cti.tcp_ingress import AUTH_TIMEOUT_SECONDS, LOGIN_ACK
 from bridge.kit.listen_limits import TCP_DEFAULTS
 from bridge.model import LineState, StateChange, Toggle
 from tests.adapters.generic_cti.conftest import Running
-from tests.adapters.generic_cti.harness import TcpClient, key, tcp_login
+from tests.adapters.generic_cti.harness import TOKEN, TcpClient, key, tcp_login
 
 
 async def test_handshake_then_events_are_acked_and_emitted(cti: Running) -> None:
@@ -158,3 +158,21 @@ async def test_authenticated_connection_stays_while_it_keeps_alive_and_closes_wh
     assert await client.closed_by_peer()
     await client.close()
     assert cti.adapter.counters["tcp_idle_timeouts"] == 1
+
+
+async def test_blank_lines_before_the_token_are_keep_alives(cti: Running) -> None:
+    client = await TcpClient.connect(cti.adapter)
+    client.writer.write(b"\n\r\n")
+    assert await client.send(json.dumps({"token": TOKEN}).encode()) == LOGIN_ACK
+    assert await client.send(b'{"extension": "1001"}') == {"ok": True, "accepted": 1, "ignored": []}
+    await client.close()
+    assert cti.adapter.counters["bad_token"] == 0
+
+
+async def test_a_duplicated_token_key_is_refused(cti: Running) -> None:
+    client = await TcpClient.connect(cti.adapter)
+    line = f'{{"token": "wrong-token-here", "token": "{TOKEN}"}}'.encode()
+    assert await client.send(line) == {"ok": False, "error": "unauthorized"}
+    assert await client.closed_by_peer()
+    await client.close()
+    assert cti.adapter.counters["bad_token"] == 1
