@@ -60,7 +60,7 @@ class Challenge:
 
     realm: str
     nonce: str
-    algorithm: str = "MD5"  # upper-cased, "-SESS" suffix kept
+    algorithm: str = "MD5"  # as the server wrote it (echoed back verbatim, RFC 7616 3.4)
     qop: tuple[str, ...] = ()  # offered qop values, lower-cased
     opaque: str | None = None
     stale: bool = False
@@ -69,11 +69,11 @@ class Challenge:
 
     @property
     def base_algorithm(self) -> str:
-        return self.algorithm.removesuffix("-SESS")
+        return self.algorithm.upper().removesuffix("-SESS")
 
     @property
     def session(self) -> bool:
-        return self.algorithm.endswith("-SESS")
+        return self.algorithm.upper().endswith("-SESS")
 
     @property
     def supported(self) -> bool:
@@ -94,7 +94,7 @@ def parse_challenge(value: str, *, proxy: bool = False) -> Challenge | None:
     return Challenge(
         realm=realm,
         nonce=nonce,
-        algorithm=params.get("algorithm", "MD5").strip().upper(),
+        algorithm=params.get("algorithm", "MD5").strip(),
         qop=qop,
         opaque=params.get("opaque"),
         stale=params.get("stale", "").lower() == "true",
