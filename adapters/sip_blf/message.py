@@ -281,11 +281,13 @@ def _header_end(data: bytes) -> tuple[int, int] | None:
 
 
 def _header_lines(head: bytes, limits: SipLimits) -> tuple[str, list[tuple[str, str]]]:
-    lines = head.split(b"\n")
-    start = _decode(lines[0].rstrip(b"\r"))
+    lines = [line[:-1] if line.endswith(b"\r") else line for line in head.split(b"\n")]
+    for number, line in enumerate(lines, start=1):
+        if b"\r" in line:  # a CR not ending a line: we could never echo such a header back safely
+            raise SipParseError(f"line {number}: a bare CR")
+    start = _decode(lines[0])
     headers: list[tuple[str, str]] = []
     for number, raw in enumerate(lines[1:], start=2):
-        raw = raw.rstrip(b"\r")
         if raw[:1] in (b" ", b"\t"):
             if not headers:
                 raise SipParseError(f"line {number}: a continuation line before any header")

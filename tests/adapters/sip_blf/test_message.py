@@ -212,6 +212,8 @@ def test_subscription_state_follows_rfc_6665(
         (b"NOTIFY sip:a SIP/2.0\r\nContent-Length: 10\r\n\r\nshort", "shorter"),
         (b"NOTIFY sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nab", "two different Content-Length"),
         (b"NOTIFY sip:a SIP/2.0\r\nCall-ID: x", "blank line"),
+        (b"NOTIFY sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h\rInjected: 1\r\n\r\n", "line 2: a bare CR"),
+        (b"SIP/2.0 200 O\rK\r\n\r\n", "line 1: a bare CR"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
