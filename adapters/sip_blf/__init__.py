@@ -8,7 +8,8 @@ Pure modules, no sockets, no clock, no asyncio (the ``pure-edges`` import-linter
 * ``dialoginfo``: RFC 4235 dialog-info -> line state, per-subscription version tracking;
 * ``pidf``: RFC 3863/4480 PIDF -> presence words -> line / DND / away;
 * ``reginfo``: RFC 3680 registration state -> unavailable;
-* ``pidf_publish``: PIDF bodies for write-back PUBLISH of the routable Teams state.
+* ``pidf_publish``: PIDF bodies for write-back PUBLISH of the routable Teams state;
+* ``notify``: one NOTIFY checked and read for a subscription's event, with the status to answer.
 
 The subscription layer (RFC 6665 dialogs, transactions, refresh, backoff) and the adapter build
 on these: a dialog takes parsed messages and the clock's time and returns messages to send and

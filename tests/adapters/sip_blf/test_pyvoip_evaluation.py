@@ -16,8 +16,7 @@ from tests.adapters.sip_blf.captures import FIXTURES, load
 
 DATAGRAMS = [d.data for name in sorted(p.name for p in FIXTURES.glob("*_sip.txt")) for d in load(name)]
 FOLDED = (
-    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
-    b"Subject: a\r\n b\r\nContent-Length: 0\r\n\r\n"
+    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nSubject: a\r\n b\r\nContent-Length: 0\r\n\r\n"
 )
 CHALLENGE_407 = next(d for d in DATAGRAMS if d.startswith(b"SIP/2.0 407"))
 
