@@ -44,9 +44,8 @@ from adapters.sip_blf.xmlbody import (
     attr,
     child,
     children,
-    local,
-    parse_xml,
     text,
+    versioned_document,
 )
 from bridge.model import LINE_RANK, LineState
 
@@ -123,23 +122,16 @@ def parse_dialog_info(
     body: bytes, *, max_dialogs: int = DEFAULT_MAX_DIALOGS, max_body: int = DEFAULT_MAX_BODY
 ) -> DialogInfo | None:
     """One dialog-info document, None for an empty body; SipBodyError names what is wrong."""
-    if not body.strip():
+    document = versioned_document(body, "dialog-info", max_body=max_body)
+    if document is None:
         return None
-    root = parse_xml(body, max_body=max_body)
-    if local(root.tag) != "dialog-info":
-        raise SipBodyError(f"root element is <{local(root.tag)[:40]}>, not <dialog-info>")
-    version_text = (attr(root, "version") or "").strip()
-    if not version_text.isascii() or not version_text.isdigit() or len(version_text) > 10:
-        raise SipBodyError("dialog-info version missing or not a number")
-    state = (attr(root, "state") or "").strip().lower()
-    if state not in ("full", "partial"):
-        raise SipBodyError("dialog-info state is neither full nor partial")
+    root, version, full = document
     dialogs: list[DialogEntry] = []
     for element in children(root, "dialog"):
         if len(dialogs) >= max_dialogs:
             raise SipBodyError(f"more than {max_dialogs} dialogs in one document")
         dialogs.append(_dialog(element))
-    return DialogInfo(attr(root, "entity") or "", int(version_text), state == "full", tuple(dialogs))
+    return DialogInfo(attr(root, "entity") or "", version, full, tuple(dialogs))
 
 
 def _dialog(element: Element) -> DialogEntry:

@@ -23,7 +23,7 @@ auth-param lists of ``WWW-Authenticate`` / ``Proxy-Authenticate`` (``digest.py``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -422,34 +422,11 @@ class StreamFramer:
 # --- header values ------------------------------------------------------------------------------
 
 
-def split_list(value: str) -> list[str]:
-    """Split a list header on commas outside quoted strings and <...> (RFC 3261 7.3.1)."""
+def _split_outside_quotes(text: str, separator: str, *, angles: bool) -> list[str]:
+    """Cut ``text`` at ``separator`` where it stands outside quoted strings (and <...>)."""
     parts: list[str] = []
     current: list[str] = []
     quoted = angle = escaped = False
-    for char in value:
-        if escaped:
-            escaped = False
-        elif quoted and char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif not quoted and char == "<":
-            angle = True
-        elif not quoted and char == ">":
-            angle = False
-        elif char == "," and not quoted and not angle:
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current).strip())
-    return [p for p in parts if p]
-
-
-def _split_params(text: str, separator: str = ";") -> Iterator[str]:
-    current: list[str] = []
-    quoted = escaped = False
     for char in text:
         if escaped:
             escaped = False
@@ -457,12 +434,20 @@ def _split_params(text: str, separator: str = ";") -> Iterator[str]:
             escaped = True
         elif char == '"':
             quoted = not quoted
-        elif char == separator and not quoted:
-            yield "".join(current)
+        elif angles and not quoted and char in "<>":
+            angle = char == "<"
+        elif char == separator and not quoted and not angle:
+            parts.append("".join(current))
             current = []
             continue
         current.append(char)
-    yield "".join(current)
+    parts.append("".join(current))
+    return parts
+
+
+def split_list(value: str) -> list[str]:
+    """Split a list header on commas outside quoted strings and <...> (RFC 3261 7.3.1)."""
+    return [part.strip() for part in _split_outside_quotes(value, ",", angles=True) if part.strip()]
 
 
 def unquote(value: str) -> str:
@@ -484,7 +469,7 @@ def parse_params(text: str, separator: str = ";") -> dict[str, str | None]:
     """``;a=1;b;c="x y"`` -> ``{"a": "1", "b": None, "c": "x y"}`` (names lower-cased; the
     first occurrence of a name wins)."""
     params: dict[str, str | None] = {}
-    for item in _split_params(text, separator):
+    for item in _split_outside_quotes(text, separator, angles=False):
         item = item.strip()
         if not item:
             continue

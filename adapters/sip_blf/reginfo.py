@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.sip_blf.dialoginfo import Freshness, check_version
-from adapters.sip_blf.xmlbody import DEFAULT_MAX_BODY, SipBodyError, attr, children, local, parse_xml
+from adapters.sip_blf.xmlbody import DEFAULT_MAX_BODY, SipBodyError, attr, children, versioned_document
 from bridge.model import LineState
 
 DEFAULT_MAX_REGISTRATIONS = 64
@@ -38,17 +38,10 @@ def parse_reginfo(
     max_contacts: int = DEFAULT_MAX_CONTACTS,
     max_body: int = DEFAULT_MAX_BODY,
 ) -> RegInfo | None:
-    if not body.strip():
+    document = versioned_document(body, "reginfo", max_body=max_body)
+    if document is None:
         return None
-    root = parse_xml(body, max_body=max_body)
-    if local(root.tag) != "reginfo":
-        raise SipBodyError(f"root element is <{local(root.tag)[:40]}>, not <reginfo>")
-    version = (attr(root, "version") or "").strip()
-    if not version.isascii() or not version.isdigit() or len(version) > 10:
-        raise SipBodyError("reginfo version missing or not a number")
-    state = (attr(root, "state") or "").strip().lower()
-    if state not in ("full", "partial"):
-        raise SipBodyError("reginfo state is neither full nor partial")
+    root, version, full = document
     registrations: list[tuple[str, bool]] = []
     for registration in children(root, "registration"):
         if len(registrations) >= max_registrations:
@@ -64,7 +57,7 @@ def parse_reginfo(
             (attr(c, "state") or "").strip().lower() == "active" for c in contacts
         )
         registrations.append((aor, active))
-    return RegInfo(int(version), state == "full", tuple(registrations))
+    return RegInfo(version, full, tuple(registrations))
 
 
 @dataclass(frozen=True, slots=True)

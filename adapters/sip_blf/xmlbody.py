@@ -51,6 +51,23 @@ def _parse(body: bytes) -> Element:
     return root
 
 
+def versioned_document(body: bytes, root_name: str, *, max_body: int) -> tuple[Element, int, bool] | None:
+    """(root, version, full) of a versioned state document (dialog-info, reginfo: RFC 4235 4.1,
+    RFC 3680 5); None for an empty body."""
+    if not body.strip():
+        return None
+    root = parse_xml(body, max_body=max_body)
+    if local(root.tag) != root_name:
+        raise SipBodyError(f"root element is <{local(root.tag)[:40]}>, not <{root_name}>")
+    version = (attr(root, "version") or "").strip()
+    if not version.isascii() or not version.isdigit() or len(version) > 10:
+        raise SipBodyError(f"{root_name} version missing or not a number")
+    state = (attr(root, "state") or "").strip().lower()
+    if state not in ("full", "partial"):
+        raise SipBodyError(f"{root_name} state is neither full nor partial")
+    return root, int(version), state == "full"
+
+
 def local(tag: object) -> str:
     """``{urn:...}Dialog`` -> ``dialog`` (comments and processing instructions -> "")."""
     if not isinstance(tag, str):
