@@ -46,7 +46,7 @@ def _parse(body: bytes) -> Element:
         root: Element = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise SipBodyError(f"forbidden XML construct: {type(exc).__name__}") from None
-    except (ValueError, TypeError, RecursionError) as exc:  # e.g. an encoding declaration we cannot use
+    except (ValueError, TypeError, LookupError, RecursionError) as exc:  # e.g. encoding="TF-8"
         raise SipBodyError(f"unreadable XML: {type(exc).__name__}") from None
     return root
 

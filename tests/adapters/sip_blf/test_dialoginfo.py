@@ -307,6 +307,7 @@ def test_the_view_keeps_a_capped_number_of_dialogs() -> None:
         (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><dialog-info/>', "forbidden"),
         (b'<?xml version="1.0"?><!DOCTYPE d SYSTEM "file:///etc/passwd"><dialog-info/>', "forbidden"),
         (b"x" * (256 * 1024 + 1), "over the"),
+        (doc().replace(b'version="1.0"?>', b'version="1.0" encoding="TF-8"?>'), "unreadable XML"),
     ],
     ids=[
         "truncated",
@@ -321,6 +322,7 @@ def test_the_view_keeps_a_capped_number_of_dialogs() -> None:
         "entity",
         "external dtd",
         "too big",
+        "unknown encoding",
     ],
 )
 def test_bad_bodies_raise_a_named_error(body: bytes, names: str) -> None:
