@@ -1,8 +1,16 @@
 """Per-tenant Graph request budget: a sliding window with AIMD and a share reserved for refreshes.
 
 - At most ``limit`` requests are granted in any ``window`` seconds (sliding, on the injected clock).
-- ``limit`` starts at the configured maximum, halves on a 429 (at most once per second) and grows
-  5 % per quiet window, never above the maximum (AIMD, DESIGN 13).
+- **Retry-After, precisely.** A 429 that names ``Retry-After: r`` holds every grant of the tenant
+  until ``r`` seconds after it (Graph's limit is per app per tenant, so one 429 speaks for all
+  workers); the hold is never longer than the Retry-After that set it. A 429 without it holds
+  nothing here (the request itself backs off in ``GraphClient``).
+- **Decrease.** A 429 halves ``limit`` at most once per ``window``: the 429s of one burst (Graph
+  answers every request of a window that way) cost one halving, not one per 429. Never below
+  ``FLOOR_SHARE`` of the maximum.
+- **Increase.** Each full ``window`` with no 429 doubles ``limit`` (never above the maximum), so
+  the full budget is back within ``ceil(log2(max / limit))`` quiet windows: 30 s after one halving,
+  at most 150 s even from the floor (1,200 -> 60 -> 1,200 in five doublings).
 - ``refresh_share`` of the limit is held for refreshes of live sessions while they need it: the held
   part is what the expected refreshes of the current window (live sessions x window / refresh
   interval, or waiting refreshes) have not used yet. The rest, and any unused reserve, serves writes.
@@ -18,7 +26,9 @@ from collections import deque
 from bridge.kit.clock import Clock
 from bridge.teams.plan_types import Kind as Kind  # the budget's shares, named where calls are planned
 
-THROTTLE_COOLDOWN = 1.0  # seconds: several 429s in one burst cut the rate once
+FLOOR_SHARE = 0.05  # the limit never falls below this share of the maximum
+DECREASE = 0.5  # a 429 burst multiplies the limit by this
+INCREASE = 2.0  # and each quiet window multiplies it by this
 
 
 class Budget:
@@ -30,7 +40,6 @@ class Budget:
         window_seconds: float = 30.0,
         refresh_share: float = 0.25,
         refresh_interval: float = 240.0,
-        growth: float = 0.05,
     ) -> None:
         if requests < 1 or window_seconds <= 0 or not 0.0 <= refresh_share < 1.0:
             raise ValueError("budget needs requests >= 1, window > 0 and 0 <= refresh_share < 1")
@@ -39,16 +48,22 @@ class Budget:
         self.window = window_seconds
         self.refresh_share = refresh_share
         self.refresh_interval = refresh_interval
-        self._growth = growth
         self._limit = float(requests)
-        self._floor = max(1.0, requests * 0.05)
+        self._floor = max(1.0, requests * FLOOR_SHARE)
+        self._hold_until = float("-inf")  # no grant before this (Retry-After of the latest 429)
         self._grants: deque[float] = deque()  # monotonic stamps of granted requests
         self._refresh_grants: deque[float] = deque()
         self._last_cut: float | None = None
         self._quiet_since = clock.monotonic()
         self._refresh_waiting = 0
         self._live_sessions = 0
-        self.counters: dict[str, int] = {"granted": 0, "granted_refresh": 0, "waits": 0, "cuts": 0}
+        self.counters: dict[str, int] = {
+            "granted": 0,
+            "granted_refresh": 0,
+            "waits": 0,
+            "cuts": 0,
+            "throttle_holds": 0,
+        }
 
     # --- state ---------------------------------------------------------------------------
 
@@ -87,22 +102,33 @@ class Budget:
 
     # --- AIMD ------------------------------------------------------------------------------
 
-    def throttled(self) -> None:
-        """Graph answered 429: halve the rate (once per burst)."""
+    def throttled(self, retry_after: float | None = None) -> None:
+        """Graph answered 429: hold grants for ``retry_after`` seconds, halve the rate once per window."""
         now = self._clock.monotonic()
+        self._grow()  # quiet windows before this 429 count first
         self._quiet_since = now
-        if self._last_cut is not None and now - self._last_cut < THROTTLE_COOLDOWN:
+        if retry_after is not None and retry_after > 0:
+            self._hold_until = max(self._hold_until, now + retry_after)
+            self.counters["throttle_holds"] += 1
+        if self._last_cut is not None and now - self._last_cut < self.window:
             return
         self._last_cut = now
-        self._limit = max(self._floor, self._limit / 2)
+        self._limit = max(self._floor, self._limit * DECREASE)
         self.counters["cuts"] += 1
+
+    @property
+    def held_for(self) -> float:
+        """Seconds until a 429's Retry-After hold ends (0 when none)."""
+        return max(0.0, self._hold_until - self._clock.monotonic())
 
     def _grow(self) -> None:
         now = self._clock.monotonic()
         while now - self._quiet_since >= self.window:
             self._quiet_since += self.window
-            if self._limit < self.max_requests:
-                self._limit = min(float(self.max_requests), self._limit * (1 + self._growth))
+            if self._limit >= self.max_requests:
+                self._quiet_since = now  # at the maximum: nothing to regrow, stop counting windows
+                break
+            self._limit = min(float(self.max_requests), self._limit * INCREASE)
 
     # --- granting --------------------------------------------------------------------------
 
@@ -120,7 +146,9 @@ class Budget:
         return max(0, wanted - len(self._refresh_grants))
 
     def try_acquire(self, kind: Kind) -> bool:
-        """Take one request slot now if the window allows it."""
+        """Take one request slot now if the window (and any Retry-After hold) allows it."""
+        if self._clock.monotonic() < self._hold_until:
+            return False
         self._expire()
         limit = self.limit
         used = len(self._grants)
@@ -158,6 +186,9 @@ class Budget:
         await self.acquire(Kind.WRITE)
 
     def _next_free_in(self) -> float:
+        held = self.held_for
+        if held > 0:
+            return held
         if not self._grants:
             return 0.01
         return max(0.001, self._grants[0] + self.window - self._clock.monotonic())

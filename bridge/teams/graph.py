@@ -4,7 +4,8 @@ Every call goes through ``_call``, which owns retries and error translation:
 
 - 429/500/502/503/504 are retried, honouring ``Retry-After`` (fractional seconds allowed), else
   exponential backoff with jitter from the injected rng, sleeping on the injected clock; each 429 is
-  reported to ``on_throttle`` so the budget can cut (AIMD). Exhausted: ``GraphThrottled``.
+  reported to ``on_throttle`` with its Retry-After so the budget can hold and cut (AIMD).
+  Exhausted: ``GraphThrottled`` (its ``status`` tells a 429 from a 5xx).
 - 401: the token is invalidated and the call retried once with a fresh one, then ``GraphAuthError``.
 - 403: a missing permission, ``GraphAuthError`` at once.
 - other 4xx: ``GraphError`` with Graph's error code and request-id, never retried.
@@ -108,7 +109,8 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str | None]:
 class GraphClient:
     """Presence writes and reads for one tenant.
 
-    ``on_throttle`` is called on every 429 (the budget cuts its rate). ``before_retry`` is awaited
+    ``on_throttle`` is called on every 429 with its Retry-After seconds, or None (the budget holds
+    and cuts its rate). ``before_retry`` is awaited
     before every retry attempt so retries are paced through the budget as well (the caller paces the
     first attempt).
     """
@@ -124,7 +126,7 @@ class GraphClient:
         max_attempts: int = 5,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
-        on_throttle: Callable[[], None] | None = None,
+        on_throttle: Callable[[float | None], None] | None = None,
         before_retry: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
@@ -272,10 +274,11 @@ class GraphClient:
                     request_id=request_id,
                 )
             if status in RETRYABLE_STATUS:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if status == 429:
                     self.counters["throttled"] += 1
                     if self.on_throttle is not None:
-                        self.on_throttle()
+                        self.on_throttle(retry_after)
                 if attempt >= self._max_attempts:
                     raise GraphThrottled(
                         f"{method} {path} gave up after {attempt} attempts",
@@ -283,7 +286,7 @@ class GraphClient:
                         code=code,
                         request_id=request_id,
                     )
-                await self._backoff(backoff, parse_retry_after(response.headers.get("Retry-After")))
+                await self._backoff(backoff, retry_after)
                 continue
             self.counters["errors"] += 1
             raise GraphError(f"{method} {path} failed", status=status, code=code, request_id=request_id)
