@@ -149,15 +149,16 @@ def build_tenants(
     }
 
 
-def held_at_start(
+def held_by_tenant(
     tenants: Mapping[str, TenantRuntime], store: StateStore, wall: datetime
-) -> dict[str, TeamsIntent]:
-    """Object id -> what the publishers will restore from the store (``engine.held_intents``),
-    which the start-up gate holds while it waits for the PBX (DESIGN 14)."""
-    held: dict[str, TeamsIntent] = {}
+) -> dict[str, dict[str, TeamsIntent]]:
+    """Tenant -> object id -> what its publisher will restore from the store (``engine.held_intents``),
+    which the start-up gate holds while it waits for the PBX (DESIGN 14), and ``UnresolvedHolds``
+    while UPNs are not resolved yet."""
+    held: dict[str, dict[str, TeamsIntent]] = {}
     for tenant in tenants:
         try:
-            held.update(held_intents(store.load_published(tenant).values(), wall))
+            held[tenant] = held_intents(store.load_published(tenant).values(), wall)
         except BridgeError as exc:
             log.warning("tenant %s: could not read what we published before the restart: %s", tenant, exc)
     return held
