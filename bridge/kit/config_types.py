@@ -59,6 +59,14 @@ class Fix:
     required: bool = False
 
 
+class FileSecret(SecretStr):
+    """A secret read from ``<name>_file``, remembering the file (re-read when it changes)."""
+
+    def __init__(self, secret_value: str, path: Path) -> None:
+        super().__init__(secret_value)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class _SecretFile:
     """Stands in for a secret given as ``<name>_file`` until the field reads it."""
@@ -125,6 +133,7 @@ def _secret(name: str, value: Any, rule: _FieldRule, info: ValidationInfo) -> An
             raise ValueError(f"{name}_file: file not found: {target}") from None
         except OSError as exc:
             raise ValueError(f"{name}_file: cannot read {target}: {exc.strerror}") from None
+        value = FileSecret(value, target)
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     if raw is None or raw == "":
         raise ValueError(f"empty: set the real value as ${{ENV_VAR}} or with {name}_file: PATH")

@@ -43,6 +43,7 @@ from bridge.runtime.tenant import (
 )
 from bridge.runtime.unresolved import UnresolvedHolds
 from bridge.runtime.watched import watched_by_tenant
+from bridge.teams.credentials import CredentialWatch
 from bridge.teams.watcher import AdapterCommand, Watcher
 
 __all__ = ["BridgeService", "TenantRuntime", "build_adapters", "build_tenant", "token_provider"]
@@ -164,6 +165,7 @@ class BridgeService(ServiceViews):
             tasks.append(spawn("resolver", self.resolver.run))
             tasks += [spawn(f"publisher:{n}", graph_side(t.publisher.run)) for n, t in self.tenants.items()]
             tasks += [spawn(f"watcher:{n}", graph_side(w.run)) for n, w in self.watchers.items()]
+            tasks += [spawn(f"credentials:{n}", watch.run) for n, watch in self._credential_watches()]
             self.started.set()
             await asyncio.gather(*tasks)
         finally:
@@ -207,8 +209,19 @@ class BridgeService(ServiceViews):
             await sleep_or_wake(self.clock, nxt - now if nxt is not None else IDLE_TIMER_SECONDS, self._wake)
 
     def request_resolve(self) -> None:
-        """Re-resolve UPNs now (the CLI calls this on SIGHUP)."""
+        """Re-resolve UPNs now."""
         self.resolver.request()
+
+    def hangup(self) -> None:
+        """SIGHUP: re-read the credential files, retry a refused credential now, re-resolve UPNs."""
+        for _, watch in self._credential_watches():
+            watch.request()
+        for tenant in self.tenants.values():
+            tenant.publisher.retry_credentials()
+        self.resolver.request()
+
+    def _credential_watches(self) -> list[tuple[str, CredentialWatch]]:
+        return [(n, t.credentials) for n, t in self.tenants.items() if t.credentials is not None]
 
     # --- views (the rest: ServiceViews) ---------------------------------------------------------
 

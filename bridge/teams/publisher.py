@@ -55,8 +55,7 @@ class Publisher:
     ) -> None:
         self.tenant, self._session_id, self._workers = tenant, client_id, max(1, workers)
         self._graph, self._budget, self._store, self._clock = graph, budget, store, clock
-        self._flap_window = max(0.0, flap_window)
-        self._rng = rng or random.Random()
+        self._flap_window, self._rng = max(0.0, flap_window), rng or random.Random()
         self._plan = Planner(
             tenant=tenant,
             session_expiry=session_expiry,
@@ -130,7 +129,7 @@ class Publisher:
 
     async def run(self) -> None:
         """Publish until cancelled (write and refresh workers)."""
-        await self._check_credentials()
+        await self.check_credentials()
         self.reconcile()
         async with asyncio.TaskGroup() as group:
             for n in range(self._workers):
@@ -218,7 +217,8 @@ class Publisher:
         self._apply(self._plan.outcome(call, outcome, self._clock.monotonic(), self._clock.now()))
         return outcome
 
-    async def _check_credentials(self) -> None:
+    async def check_credentials(self) -> None:
+        """Fetch a token (no presence budget spent): CONNECTED, or BAD_CREDENTIALS with its pause."""
         outcome = Outcome()
         try:
             await self._graph.ensure_token()
