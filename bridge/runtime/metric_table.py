@@ -170,8 +170,6 @@ _ROWS: tuple[tuple[str, Kind, Source, str], ...] = (
     ("budget_granted_refresh", C, _T, "budget slots granted to refreshes"),
     ("budget_waits", C, _T, "requests that waited for a slot"),
     ("budget_cuts", C, _T, "limit cuts after a 429"),
-    # issue 11 (Graph trouble): Retry-After holds
-    ("budget_throttle_holds", C, _T, "429s whose Retry-After held every request of the tenant"),
     # watcher (Teams -> PBX), per tenant
     ("watcher_rounds", C, _T, "polling rounds"),
     ("watcher_reads", C, _T, "bulk presence reads"),

@@ -1,10 +1,9 @@
 """Per-tenant Graph request budget: a sliding window with AIMD and a share reserved for refreshes.
 
 - At most ``limit`` requests are granted in any ``window`` seconds (sliding, on the injected clock).
-- **Retry-After, precisely.** A 429 that names ``Retry-After: r`` holds every grant of the tenant
-  until ``r`` seconds after it (Graph's limit is per app per tenant, so one 429 speaks for all
-  workers); the hold is never longer than the Retry-After that set it. A 429 without it holds
-  nothing here (the request itself backs off in ``GraphClient``).
+- **Retry-After** is waited, exactly, by the request that got the 429 (``GraphClient``); nothing
+  here pauses the tenant: every worker waits out its own 429, so a throttling Graph hears at most
+  one request per worker per Retry-After, and the moment it stops throttling every worker goes on.
 - **Decrease.** A 429 halves ``limit`` at most once per ``window``: the 429s of one burst (Graph
   answers every request of a window that way) cost one halving, not one per 429. Never below
   ``FLOOR_SHARE`` of the maximum.
@@ -50,7 +49,6 @@ class Budget:
         self.refresh_interval = refresh_interval
         self._limit = float(requests)
         self._floor = max(1.0, requests * FLOOR_SHARE)
-        self._hold_until = float("-inf")  # no grant before this (Retry-After of the latest 429)
         self._grants: deque[float] = deque()  # monotonic stamps of granted requests
         self._refresh_grants: deque[float] = deque()
         self._last_cut: float | None = None
@@ -62,7 +60,6 @@ class Budget:
             "granted_refresh": 0,
             "waits": 0,
             "cuts": 0,
-            "throttle_holds": 0,
         }
 
     # --- state ---------------------------------------------------------------------------
@@ -102,24 +99,16 @@ class Budget:
 
     # --- AIMD ------------------------------------------------------------------------------
 
-    def throttled(self, retry_after: float | None = None) -> None:
-        """Graph answered 429: hold grants for ``retry_after`` seconds, halve the rate once per window."""
+    def throttled(self) -> None:
+        """Graph answered 429: halve the rate, once per window (a burst is one cut)."""
         now = self._clock.monotonic()
         self._grow()  # quiet windows before this 429 count first
         self._quiet_since = now
-        if retry_after is not None and retry_after > 0:
-            self._hold_until = max(self._hold_until, now + retry_after)
-            self.counters["throttle_holds"] += 1
         if self._last_cut is not None and now - self._last_cut < self.window:
             return
         self._last_cut = now
         self._limit = max(self._floor, self._limit * DECREASE)
         self.counters["cuts"] += 1
-
-    @property
-    def held_for(self) -> float:
-        """Seconds until a 429's Retry-After hold ends (0 when none)."""
-        return max(0.0, self._hold_until - self._clock.monotonic())
 
     def _grow(self) -> None:
         now = self._clock.monotonic()
@@ -146,9 +135,7 @@ class Budget:
         return max(0, wanted - len(self._refresh_grants))
 
     def try_acquire(self, kind: Kind) -> bool:
-        """Take one request slot now if the window (and any Retry-After hold) allows it."""
-        if self._clock.monotonic() < self._hold_until:
-            return False
+        """Take one request slot now if the window allows it."""
         self._expire()
         limit = self.limit
         used = len(self._grants)
@@ -186,9 +173,6 @@ class Budget:
         await self.acquire(Kind.WRITE)
 
     def _next_free_in(self) -> float:
-        held = self.held_for
-        if held > 0:
-            return held
         if not self._grants:
             return 0.01
         return max(0.001, self._grants[0] + self.window - self._clock.monotonic())

@@ -4,8 +4,10 @@ Every call goes through ``_call``, which owns retries and error translation:
 
 - 429/500/502/503/504 are retried, honouring ``Retry-After`` (fractional seconds allowed), else
   exponential backoff with jitter from the injected rng, sleeping on the injected clock; each 429 is
-  reported to ``on_throttle`` with its Retry-After so the budget can hold and cut (AIMD).
-  Exhausted: ``GraphThrottled`` (its ``status`` tells a 429 from a 5xx).
+  reported to ``on_throttle`` so the budget can cut (AIMD). Exhausted: ``GraphThrottled`` (its
+  ``status`` tells a 429 from a 5xx). A 429's Retry-After is waited by the request that got it,
+  exactly; other requests are not held (each worker waits out its own 429, so at most one request
+  per worker reaches a throttling Graph per Retry-After).
 - 401: the token is invalidated and the call retried once with a fresh one, then ``GraphAuthError``.
 - 403: a missing permission, ``GraphAuthError`` at once.
 - other 4xx: ``GraphError`` with Graph's error code and request-id, never retried.
@@ -109,8 +111,7 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str | None]:
 class GraphClient:
     """Presence writes and reads for one tenant.
 
-    ``on_throttle`` is called on every 429 with its Retry-After seconds, or None (the budget holds
-    and cuts its rate). ``before_retry`` is awaited
+    ``on_throttle`` is called on every 429 (the budget cuts its rate). ``before_retry`` is awaited
     before every retry attempt so retries are paced through the budget as well (the caller paces the
     first attempt).
     """
@@ -126,7 +127,7 @@ class GraphClient:
         max_attempts: int = 5,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
-        on_throttle: Callable[[float | None], None] | None = None,
+        on_throttle: Callable[[], None] | None = None,
         before_retry: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
@@ -274,11 +275,10 @@ class GraphClient:
                     request_id=request_id,
                 )
             if status in RETRYABLE_STATUS:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if status == 429:
                     self.counters["throttled"] += 1
                     if self.on_throttle is not None:
-                        self.on_throttle(retry_after)
+                        self.on_throttle()
                 if attempt >= self._max_attempts:
                     raise GraphThrottled(
                         f"{method} {path} gave up after {attempt} attempts",
@@ -286,7 +286,7 @@ class GraphClient:
                         code=code,
                         request_id=request_id,
                     )
-                await self._backoff(backoff, retry_after)
+                await self._backoff(backoff, parse_retry_after(response.headers.get("Retry-After")))
                 continue
             self.counters["errors"] += 1
             raise GraphError(f"{method} {path} failed", status=status, code=code, request_id=request_id)

@@ -28,9 +28,9 @@ place:
   after the restart such a session or preferred presence is re-sent at once if still wanted (every
   write is idempotent) or cleared blindly if not (our own session always may be), never trusted
   until its next refresh. A write that failed stays unconfirmed the same way.
-- **Outcomes** (``outcome``): ok -> CONNECTED; a 429 (after the client's retries) -> the person is
-  retried first, paced by the budget, which holds the whole tenant for Graph's Retry-After (no
-  pause of its own here); a 5xx or a dropped connection -> TRANSIENT_DISCONNECT and *that person*
+- **Outcomes** (``outcome``): ok -> CONNECTED; a 429 (after the client's retries, each waiting
+  Graph's Retry-After) -> the person is retried first, paced by the budget (cut by the 429s), and no
+  tenant pause: none can outlast a Retry-After; a 5xx or a dropped connection -> TRANSIENT_DISCONNECT and *that person*
   backs off (jittered exponential, ceilings 2, 4 ... 60 s, reset by their next success) while
   everyone else goes on; auth -> BAD_CREDENTIALS with the ``bad_credentials`` alarm and a growing
   tenant pause (``AUTH_BACKOFF``: the first retry within a minute, then doubling to 15 minutes),
@@ -440,8 +440,8 @@ class Planner:
 
     @staticmethod
     def _person_backs_off(outcome: Outcome) -> bool:
-        """A 5xx or a dropped connection is that request's trouble: its person backs off. A 429
-        speaks for the tenant: the budget holds everyone for the Retry-After instead."""
+        """A 5xx or a dropped connection is that request's trouble: its person backs off. A 429 was
+        already waited out by its request (Retry-After) and cut the budget: the person goes again."""
         if outcome.result is Result.UNAVAILABLE:
             return True
         return outcome.result is Result.THROTTLED and outcome.status != 429

@@ -1,7 +1,7 @@
 """Graph fault storms against the publisher, on the fake clock (issue 11): 429 storms of several
 lengths, 503/504 storms and dropped connections, under a steady load of presence changes.
 
-What a user notices, and the rule (README "Graph trouble") each bound comes from:
+What a user notices, and the rule (README "Rate budget", "Retries") each bound comes from:
 
 - Teams ends in the right state for everyone (DESIGN 12: always converges).
 - No tenant-wide pause longer than the longest Retry-After: while changes wait, Graph never goes
@@ -9,8 +9,8 @@ What a user notices, and the rule (README "Graph trouble") each bound comes from
   per request, so the others keep flowing: Graph hears a request at least every
   ``CLIENT_BACKOFF_MAX`` seconds (the client's own retry ceiling for a request's fifth attempt
   (0.5 x 2^3 = 4 s) with every worker waiting at once).
-- The budget halves at most once per 30 s window of the storm (a storm of N 429s lasts about N x
-  Retry-After here: after each hold one request probes Graph), and after the storm the full budget
+- The budget halves at most once per 30 s window of the storm (a storm of N 429s lasts about
+  N / 4 x Retry-After here: each of the 4 workers waits out its own 429), and after it the full budget
   (1,200 per 30 s) is back within 3 minutes (it doubles per quiet window: test_budget_recovery).
 - Staleness stays bounded: every change reaches Graph within ``STALE_BOUND`` seconds of the
   storm's end.

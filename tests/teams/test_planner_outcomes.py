@@ -6,8 +6,8 @@ BAD_CREDENTIALS with a long backoff, other 4xx are not retried; users failing pe
 quarantined with long backoff), DESIGN 13 (DND capability: a 400 means Busy/InACall, alarm, remember
 per tenant; health words), DESIGN 4/5 (a preferred presence we set is cleared only if still ours;
 we never clobber what the user chose) and DESIGN 11 (release clears every session and preferred
-presence we own), and issue 11 as README states it: a 429 holds the tenant only for its
-Retry-After (the budget does that, so the planner retries the person at once); a 5xx or a drop backs
+presence we own), and issue 11 as README states it: a 429 is waited out by its own request
+(Retry-After) and pauses nobody else, so the planner retries the person at once; a 5xx or a drop backs
 off that person alone (ceilings 2, 4 ... 60 s); BAD_CREDENTIALS retries after a growing pause whose
 first is within a minute (equal jitter over ceilings 60, 120 ... 900 s) and at once on request.
 Constructor values are the publisher's documented defaults.
@@ -139,9 +139,9 @@ def test_a_5xx_or_a_drop_backs_off_that_person_only() -> None:
     assert sim.plan.pause_until <= 0.0  # no tenant pause
 
 
-def test_a_429_does_not_pause_the_tenant_in_the_planner() -> None:
-    """The budget holds every worker for Graph's Retry-After (test_budget_recovery); the planner
-    adds no pause of its own, so no tenant pause can outlast the longest Retry-After."""
+def test_a_429_does_not_pause_the_tenant() -> None:
+    """Its request already waited Graph's Retry-After (GraphClient) and the budget was cut
+    (test_budget_recovery); the planner adds no pause, so none can outlast a Retry-After."""
     sim = Sim()
     sim.answer = first_then_ok(Outcome(Result.THROTTLED, status=429))  # type: ignore[assignment]
     sim.desire("dave", BUSY)
