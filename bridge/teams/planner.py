@@ -30,8 +30,8 @@ place:
   until its next refresh. A write that failed stays unconfirmed the same way.
 - **Outcomes** (``outcome``): ok -> CONNECTED; a 429 (after the client's retries, each waiting
   Graph's Retry-After) -> the person is retried first, paced by the budget (cut by the 429s), and no
-  tenant pause: none can outlast a Retry-After; a 5xx or a dropped connection -> TRANSIENT_DISCONNECT and *that person*
-  backs off (jittered exponential, ceilings 2, 4 ... 60 s, reset by their next success) while
+  tenant pause: none can outlast a Retry-After; a 5xx or a dropped connection ->
+  TRANSIENT_DISCONNECT and *that person* backs off (jittered exponential, ceilings 2, 4 ... 60 s, reset by their next success) while
   everyone else goes on; auth -> BAD_CREDENTIALS with the ``bad_credentials`` alarm and a growing
   tenant pause (``AUTH_BACKOFF``: the first retry within a minute, then doubling to 15 minutes),
   cut short by ``retry_now`` (the credential file changed, SIGHUP); any other 4xx -> the person
