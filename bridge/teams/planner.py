@@ -31,12 +31,12 @@ place:
 - **Outcomes** (``outcome``): ok -> CONNECTED; a 429 (after the client's retries, each waiting
   Graph's Retry-After) -> the person is retried first, paced by the budget (cut by the 429s), and no
   tenant pause: none can outlast a Retry-After; a 5xx or a dropped connection ->
-  TRANSIENT_DISCONNECT and *that person* backs off (jittered exponential, ceilings 2, 4 ... 60 s, reset by their next success) while
-  everyone else goes on; auth -> BAD_CREDENTIALS with the ``bad_credentials`` alarm and a growing
-  tenant pause (``AUTH_BACKOFF``: the first retry within a minute, then doubling to 15 minutes),
-  cut short by ``retry_now`` (the credential file changed, SIGHUP); any other 4xx -> the person
-  is failed and not retried until an intent that differs, and after ``quarantine_after`` failures
-  quarantined for ``quarantine_backoff`` seconds (then retried).
+  TRANSIENT_DISCONNECT and *that person* backs off (jittered exponential, ceilings 2, 4 ... 60 s,
+  reset by their next success) while everyone else goes on; auth -> BAD_CREDENTIALS with the
+  ``bad_credentials`` alarm and a growing tenant pause (``AUTH_BACKOFF``: the first retry within a
+  minute, then doubling to 15 minutes), cut short by ``retry_now`` (the credential file changed,
+  SIGHUP); any other 4xx -> the person is failed and not retried until an intent that differs, and
+  after ``quarantine_after`` failures quarantined for ``quarantine_backoff`` seconds (then retried).
 - **DND capability**: the first DoNotDisturb/Presenting write answered 400 (while support is not
   confirmed) switches the tenant to Busy/InACall, raises ``dnd_presenting_unsupported`` and is
   remembered; the first one accepted confirms support.
