@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
-
 from adapters.base import Health
-from adapters.generic_cti.adapter import CtiAdapter
 from bridge.config import load_config_text
 from bridge.demo import demo_yaml, running_service
 from bridge.emulator.config import DEFAULT_CLIENT_SECRET
 from bridge.presence import IN_A_CALL
 from bridge.teams.credentials import POLL_SECONDS
-from tests.runtime.rig import ID, TOKEN, emulator, new_clock
+from tests.runtime.rig import ID, TOKEN, emulator, new_clock, post
 from tests.runtime.support import health_becomes, until
 
 ALICE = ID["Alice"]
@@ -29,15 +26,6 @@ def config_with_secret_file(handle: object, tmp: Path, secret_file: Path) -> obj
     text = demo_yaml(handle, TOKEN, tmp / "state.db")  # type: ignore[arg-type]
     text = text.replace(f"client_secret: {DEFAULT_CLIENT_SECRET}", f"client_secret_file: {secret_file}")
     return load_config_text(text, "<t>", environ={})
-
-
-async def post(adapter: object, body: object) -> httpx.Response:
-    assert isinstance(adapter, CtiAdapter) and adapter.http_address is not None
-    host, port = adapter.http_address
-    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
-        return await client.post(
-            f"http://{host}:{port}/cti/events", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
-        )
 
 
 async def test_a_fixed_secret_file_is_used_within_seconds(tmp_path: Path) -> None:

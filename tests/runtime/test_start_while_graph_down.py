@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
-
-from adapters.generic_cti.adapter import CtiAdapter
 from bridge.config import load_config_text
 from bridge.demo import PEOPLE, demo_yaml, running_service
 from bridge.emulator.faults import Fault, FaultKind
 from bridge.presence import IN_A_CALL
-from tests.runtime.rig import ID, TOKEN, emulator, new_clock
+from tests.runtime.rig import ID, TOKEN, emulator, new_clock, post
 
 ALICE, BOB = ID["Alice"], ID["Bob"]
 START_LIMIT = 10.0  # real seconds: the listener must not wait for Graph at all
@@ -27,15 +24,6 @@ def by_upn(text: str) -> str:
     for person in PEOPLE:
         text = text.replace(f"id: {person.object_id}", f"upn: {person.name.lower()}@demo.example")
     return text
-
-
-async def post(adapter: object, body: object) -> httpx.Response:
-    assert isinstance(adapter, CtiAdapter) and adapter.http_address is not None
-    host, port = adapter.http_address
-    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
-        return await client.post(
-            f"http://{host}:{port}/cti/events", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
-        )
 
 
 async def test_listeners_start_while_graph_is_down_and_queued_state_reaches_teams(tmp_path: Path) -> None:
