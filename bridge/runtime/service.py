@@ -208,10 +208,6 @@ class BridgeService(ServiceViews):
             self._wake.clear()
             await sleep_or_wake(self.clock, nxt - now if nxt is not None else IDLE_TIMER_SECONDS, self._wake)
 
-    def request_resolve(self) -> None:
-        """Re-resolve UPNs now."""
-        self.resolver.request()
-
     def hangup(self) -> None:
         """SIGHUP: re-read the credential files, retry a refused credential now, re-resolve UPNs."""
         for _, watch in self._credential_watches():
