@@ -164,7 +164,7 @@ async def _run(args: argparse.Namespace) -> int:
         async def body() -> None:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGHUP, service.request_resolve)  # re-resolve UPNs
+                loop.add_signal_handler(signal.SIGHUP, service.hangup)  # credentials, UPNs
             async with serve_status(service, config.http):
                 await service.run()
 
