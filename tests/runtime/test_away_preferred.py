@@ -18,7 +18,7 @@ from bridge.demo import running_service
 from bridge.emulator.app import Emulator
 from bridge.emulator.server import EmulatorHandle
 from bridge.kit.clock import FakeClock
-from bridge.presence import AWAY, IN_A_CALL, Pair
+from bridge.presence import AWAY, IN_A_CALL, PRESENTING, Pair
 from bridge.teams.publisher import Publisher
 from tests.runtime.rig import ID, bridge_yaml, emulator, new_clock, send
 from tests.runtime.support import cli, eventually, our_session, our_writes, until
@@ -170,3 +170,25 @@ async def test_away_off_while_signed_out_of_teams_still_clears_our_away(tmp_path
         assert our_writes(emu, ALICE) == [SET, CLEAR]
         emu.state.set_session(ALICE, "teams-desktop", AVAILABLE, clock.now(), expires_in=None, fades=False)
         assert emu.presence_of(ALICE) == AVAILABLE  # signed in again: her own status, not our Away
+
+
+async def test_pbx_dnd_during_away_shows_dnd_and_away_comes_back_after_it(tmp_path: Path) -> None:
+    """DND beats away: our preferred Away is given back (read first) while DND shows, then set again."""
+    clock = new_clock()
+    async with emulator(tmp_path, clock) as handle:
+        emu = handle.emulator
+        async with running_service(away_config(handle, tmp_path), clock) as service:
+            adapter = service.adapters["pbx"]
+            await send(adapter, "1001", line="idle", away=True)
+            await until(emu, lambda: emu.presence_of(ALICE) == AWAY)
+            await clock.advance(1.5)  # past the flap window: each step below is its own change
+            await send(adapter, "1001", dnd=True)
+            await until(emu, lambda: emu.presence_of(ALICE) == PRESENTING)
+            await clock.advance(1.5)
+            await send(adapter, "1001", dnd=False)
+            await until(emu, lambda: emu.presence_of(ALICE) == AWAY)
+            await clock.advance(1.5)
+            await send(adapter, "1001", away=False)
+            await until(emu, lambda: emu.presence_of(ALICE) == AVAILABLE)
+            await settled(service.tenants["demo"].publisher)
+        assert our_writes(emu, ALICE) == [SET, CLEAR, "setPresence", "clearPresence", SET, CLEAR]
