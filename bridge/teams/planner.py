@@ -10,9 +10,10 @@ place:
 - **Diff** (``next_call``): only the difference from what Graph confirmed, in this order: a preferred
   presence we own and no longer want (read first, clear only if Teams still shows it, else forget
   it: the user changed it; a reading of Offline/Offline means the user has no session at all, so no
-  preferred presence can show and ours may still stand underneath: it is cleared); our session (``setPresence`` with ``session_expiry``, or
-  ``clearPresence``, where "no session" counts as done); the preferred presence the intent asks for
-  (``setUserPreferredPresence``, default expiry ``DEFAULT_PREFERRED_EXPIRY``), remembered as ours.
+  preferred presence can show and ours may still stand underneath: it is cleared); our session
+  (``setPresence`` with ``session_expiry``, or ``clearPresence``, where "no session" counts as
+  done); the preferred presence the intent asks for (``setUserPreferredPresence``, default expiry
+  ``DEFAULT_PREFERRED_EXPIRY``), remembered as ours.
 - **Flap coalescing** (``next_write``): at most two writes for one person in any ``flap_window``
   seconds. A change goes at once unless the person's last two writes both fall inside the window; it
   then waits until the older leaves it, and only the latest desired state is sent. One pass over a
