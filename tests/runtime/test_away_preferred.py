@@ -19,6 +19,7 @@ from bridge.emulator.app import Emulator
 from bridge.emulator.server import EmulatorHandle
 from bridge.kit.clock import FakeClock
 from bridge.presence import AWAY, IN_A_CALL, PRESENTING, Pair
+from bridge.runtime.service import BridgeService
 from bridge.teams.publisher import Publisher
 from tests.runtime.rig import ID, bridge_yaml, emulator, new_clock, send
 from tests.runtime.support import cli, eventually, our_session, our_writes, until
@@ -47,6 +48,13 @@ async def settled(publisher: Publisher) -> None:
     await eventually(
         lambda: not publisher.view(ALICE).pending and publisher.stats()["publisher_in_flight"] == 0
     )
+
+
+async def away_on(service: BridgeService, emu: Emulator) -> None:
+    """The PBX reports Alice away; until Teams shows our preferred Away and Graph confirmed it."""
+    await send(service.adapters["pbx"], "1001", line="idle", away=True)
+    await until(emu, lambda: emu.presence_of(ALICE) == AWAY)
+    await settled(service.tenants["demo"].publisher)
 
 
 async def test_away_shows_over_the_available_desktop_and_off_gives_the_desktop_back(tmp_path: Path) -> None:
@@ -101,9 +109,7 @@ async def test_a_status_the_user_chose_during_our_away_survives_away_off(tmp_pat
         emu = handle.emulator
         async with running_service(away_config(handle, tmp_path), clock) as service:
             publisher = service.tenants["demo"].publisher
-            await send(service.adapters["pbx"], "1001", line="idle", away=True)
-            await until(emu, lambda: emu.presence_of(ALICE) == AWAY)
-            await settled(publisher)
+            await away_on(service, emu)
             emu.state.set_preferred(ALICE, "Busy", "Busy", None, clock.now())  # Alice picks Busy by hand
             await send(service.adapters["pbx"], "1001", away=False)
             await eventually(lambda: publisher.stats()["publisher_preferred_left_to_user"] == 1)
@@ -118,9 +124,7 @@ async def test_release_clears_our_preferred_away(tmp_path: Path) -> None:
     async with emulator(tmp_path, clock) as handle:
         emu = handle.emulator
         async with running_service(away_config(handle, tmp_path), clock) as service:
-            await send(service.adapters["pbx"], "1001", line="idle", away=True)
-            await until(emu, lambda: emu.presence_of(ALICE) == AWAY)
-            await settled(service.tenants["demo"].publisher)
+            await away_on(service, emu)
         (tmp_path / "bridge.yaml").write_text(away_yaml(handle, tmp_path))
         code, out, err = await cli("release", "-c", str(tmp_path / "bridge.yaml"))
         assert code == 0, out + err
@@ -135,9 +139,7 @@ async def test_a_restart_during_away_keeps_it_ours(tmp_path: Path) -> None:
         emu = handle.emulator
         config = away_config(handle, tmp_path)
         async with running_service(config, clock) as service:
-            await send(service.adapters["pbx"], "1001", line="idle", away=True)
-            await until(emu, lambda: emu.presence_of(ALICE) == AWAY)
-            await settled(service.tenants["demo"].publisher)
+            await away_on(service, emu)
         await clock.advance(60)
         async with running_service(config, clock) as service:
             publisher = service.tenants["demo"].publisher
@@ -159,9 +161,7 @@ async def test_away_off_while_signed_out_of_teams_still_clears_our_away(tmp_path
     async with emulator(tmp_path, clock) as handle:
         emu = handle.emulator
         async with running_service(away_config(handle, tmp_path), clock) as service:
-            await send(service.adapters["pbx"], "1001", line="idle", away=True)
-            await until(emu, lambda: emu.presence_of(ALICE) == AWAY)
-            await settled(service.tenants["demo"].publisher)
+            await away_on(service, emu)
             emu.state.clear_session(ALICE, "teams-desktop", clock.now())  # she signs out of Teams
             assert emu.presence_of(ALICE) == Pair("Offline", "Offline")
             await send(service.adapters["pbx"], "1001", away=False)
