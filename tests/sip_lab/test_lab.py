@@ -39,6 +39,12 @@ def dialog_states(notifies: list[SipMessage], call_id: str) -> list[str]:
     return states
 
 
+def in_call(sub_notifies: list[SipMessage], call_id: str) -> bool:
+    """Whether the lamp showed the call answered (the test hangs up only after that, as a person
+    would: a BYE right behind the 200 can overtake pua_dialoginfo's "confirmed" PUBLISH)."""
+    return "confirmed" in dialog_states(sub_notifies, call_id)
+
+
 def call_ended(sub_notifies: list[SipMessage], call_id: str) -> bool:
     return dialog_states(sub_notifies, call_id)[-1:] == ["terminated"]
 
@@ -93,6 +99,7 @@ def test_answered_call_notifies_early_confirmed_terminated(
         watcher.wait_notify(on_callee, lambda _: bool(dialog_states(on_callee.notifies, outgoing.call_id)))
         callee.answer(ringing)
         caller.wait_state(outgoing, CallState.ANSWERED)
+        watcher.wait_notify(on_callee, lambda _: in_call(on_callee.notifies, outgoing.call_id))
         caller.hang_up(outgoing)
         watcher.wait_notify(on_callee, lambda _: call_ended(on_callee.notifies, outgoing.call_id))
         watcher.wait_notify(on_caller, lambda _: call_ended(on_caller.notifies, outgoing.call_id))
@@ -110,7 +117,12 @@ def test_rejected_call_notifies_early_then_terminated(make_lab: LabFactory, make
     with SipProbe(lab.port) as watcher:
         on_callee = watcher.subscribe("1001")
         outgoing = caller.dial("1001")
-        callee.reject(callee.incoming())
+        ringing = callee.incoming()
+        # reject only once the lamp shows ringing: a 486 sent at once can reach Kamailio before
+        # pua_dialoginfo's "early" PUBLISH is handled, and the watcher then only ever sees
+        # "terminated" (both NOTIFYs carry the latest state)
+        watcher.wait_notify(on_callee, lambda _: bool(dialog_states(on_callee.notifies, outgoing.call_id)))
+        callee.reject(ringing)
         watcher.wait_notify(on_callee, lambda _: call_ended(on_callee.notifies, outgoing.call_id))
     assert dialog_states(on_callee.notifies, outgoing.call_id) == ["early", "terminated"]
 
@@ -168,7 +180,7 @@ def test_restart_forgets_every_subscription_and_serves_again(
         after = watcher.subscribe("1001")
         outgoing = caller.dial("1001")
         callee.answer(callee.incoming())
-        watcher.wait_notify(after, lambda _: "confirmed" in dialog_states(after.notifies, outgoing.call_id))
+        watcher.wait_notify(after, lambda _: in_call(after.notifies, outgoing.call_id))
         caller.wait_state(outgoing, CallState.ANSWERED)
         caller.hang_up(outgoing)
         watcher.wait_notify(after, lambda _: call_ended(after.notifies, outgoing.call_id))
