@@ -13,6 +13,12 @@ this file, see ../shared/reference/sip-presence.md for the traps it handles) on 
   the whole process group; afterwards no live process of the group may remain, else it raises.
 - **Restart**: stop, then start again on the *same* port with empty state (everything kamailio
   knows lives in memory), which is what a watcher sees when a PBX restarts.
+- **A killed test run** (SIGKILL, or SIGTERM, which skips every ``finally``) cannot stop its labs,
+  so kamailio is started through ``setpriv --pdeathsig TERM``: the kernel sends it SIGTERM when
+  the thread that started it ends. Hence start and restart a lab from a thread that outlives it
+  (the fixtures use the test's main thread; ``asyncio.to_thread`` workers last until the loop
+  closes). Without setpriv (util-linux) this net is missing; an ``atexit`` hook still stops labs
+  a test forgot on a normal exit.
 """
 
 from __future__ import annotations
@@ -155,6 +161,11 @@ class KamailioLab:
         return None if self._proc is None else self._proc.pid
 
     @property
+    def run_dir(self) -> Path:
+        """The temp dir holding logs, db_text copies and the ctl socket (removed by ``close``)."""
+        return self._dir
+
+    @property
     def log_path(self) -> Path:
         return self._dir / f"kamailio-{self._starts}.log"
 
@@ -250,6 +261,9 @@ class KamailioLab:
             "-A", f'DBURL="text://{dbtext}"',
             "-A", f'CTLSOCK="unixs:{self._dir / "ctl"}"',
         ]  # fmt: skip
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:  # util-linux: SIGTERM to kamailio when the starting thread dies
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         if self.auth:
             command += ["-A", "WITH_AUTH"]
         if self.auth_www_all:

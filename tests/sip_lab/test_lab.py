@@ -5,16 +5,21 @@ built on the lab would fail for a reason that is not the adapter's."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 import pytest
 from pyVoIP.VoIP import CallState
 
 from tests.sip_lab.fixtures import LabFactory, PhoneFactory
-from tests.sip_lab.lab import KamailioLab, find_kamailio, live_group_members
+from tests.sip_lab.lab import KamailioLab, find_kamailio, live_group_members, wait_gone
 from tests.sip_lab.probe import SipMessage, SipProbe
 
+ROOT = Path(__file__).resolve().parents[2]
 DIALOG_NS = "{urn:ietf:params:xml:ns:dialog-info}"
 AWAY_PIDF = """<?xml version="1.0" encoding="UTF-8"?>
 <presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
@@ -73,6 +78,31 @@ def test_a_failing_test_leaves_no_kamailio() -> None:
     with pytest.raises(RuntimeError, match="the test failed"), lab:
         raise RuntimeError("the test failed")
     assert lab.last_pgid is not None and live_group_members(lab.last_pgid) == []
+
+
+def test_a_killed_test_run_leaves_no_kamailio() -> None:
+    """SIGKILL skips every teardown; setpriv's parent-death signal still stops the lab."""
+    if find_kamailio() is None or shutil.which("setpriv") is None:
+        pytest.skip("kamailio or setpriv (util-linux) is not installed")
+    script = (
+        "import sys; from tests.sip_lab.lab import KamailioLab; lab = KamailioLab(); lab.start(); "
+        "print(lab.pid, lab.run_dir, flush=True); sys.stdin.read()"
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert runner.stdout is not None
+    pid, run_dir = runner.stdout.readline().split()  # the lab's own bound limits this wait
+    members = live_group_members(int(pid))
+    assert len(members) > 1
+    runner.kill()
+    runner.wait()
+    try:
+        assert wait_gone(members, 5.0), f"kamailio outlived the killed run: {live_group_members(int(pid))}"
+    finally:
+        if live_group_members(int(pid)):  # the assertion failed: do not leave the orphans behind
+            os.killpg(int(pid), signal.SIGKILL)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def test_a_kamailio_deaf_to_sigterm_is_killed_with_its_children(make_lab: LabFactory) -> None:
