@@ -2,9 +2,10 @@
 
 Other test folders import them (``from tests.sip_lab.fixtures import make_lab, make_phone``).
 Tests are skipped, with the reason said, only when the kamailio binary is absent; CI installs it
-(.ci/run) and ``test_lab.py::test_ci_has_kamailio`` fails there if it is missing, so the SIP
-tests cannot silently skip in CI. Teardown order is fixed by the dependency: phones (de-register)
-before labs (stop, no process of the group left), also when the test failed.
+(.ci/run, which exports SIP_LAB_REQUIRED=1) and ``test_lab.py::test_ci_has_kamailio`` fails
+there, or wherever CI is set, if it is missing, so the SIP tests cannot silently skip in CI.
+Teardown order is fixed by the dependency: phones (de-register) before labs (stop, no process of
+the group left), also when the test failed.
 """
 
 from __future__ import annotations
