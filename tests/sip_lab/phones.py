@@ -95,7 +95,7 @@ class LabPhone:
 
     def start(self) -> None:
         """Register (pyVoIP does it synchronously); raises if the lab did not accept it."""
-        self.phone.start()
+        self._bounded(self.phone.start, "registering", 2 * BOUND)
         if self.phone.get_status() != PhoneStatus.REGISTERED:
             raise AssertionError(f"{self.extension} did not register: {self.phone.get_status()}")
 
@@ -104,13 +104,13 @@ class LabPhone:
         pending = self.phone.sip.registerThread
         if pending is not None:
             pending.cancel()  # pyVoIP would leave the old refresh timer running beside the new one
-        if not self.phone.sip.register():
+        if not self._bounded(self.phone.sip.register, "registering again", 2 * BOUND):
             raise AssertionError(f"{self.extension} did not register again")
 
     def stop(self) -> None:
         """Hang up what is up, de-register (trap 12: no stale contact), close the socket."""
         if self.phone.get_status() != PhoneStatus.INACTIVE:
-            self.phone.stop()
+            self._bounded(self.phone.stop, "stopping", 2 * BOUND)
 
     def __enter__(self) -> LabPhone:
         self.start()
@@ -121,26 +121,8 @@ class LabPhone:
 
     def dial(self, extension: str, bound: float = BOUND) -> VoIPCall:
         """Place a call to ``extension``; returns once the INVITE is under way (100/180 seen)."""
-        result: list[VoIPCall] = []
-        failure: list[BaseException] = []
-
-        def invite() -> None:
-            try:
-                result.append(self.phone.call(extension))
-            except BaseException as exc:
-                failure.append(exc)
-
-        worker = threading.Thread(target=invite, name=f"dial {self.extension}->{extension}")
-        worker.start()
-        worker.join(bound)
-        if worker.is_alive():
-            # pyVoIP blocks in recv() until 100/180; unblock it so no thread outlives the test
-            self.phone.sip.s.shutdown(socket.SHUT_RDWR)
-            worker.join(bound)
-            raise AssertionError(f"{self.extension} dialling {extension}: no 100/180 within {bound}s")
-        if failure:
-            raise failure[0]
-        return result[0]
+        call: VoIPCall = self._bounded(lambda: self.phone.call(extension), f"dialling {extension}", bound)
+        return call
 
     def incoming(self, bound: float = BOUND) -> VoIPCall:
         """The call ringing on this phone (arrived or arriving within ``bound``)."""
@@ -176,6 +158,33 @@ class LabPhone:
         self.phone.sip.out.sendto(busy.encode("utf8"), (self.phone.server, self.phone.port))
         call.state = CallState.ENDED
         self.phone.calls.pop(call.call_id, None)
+
+    def _bounded(self, action: Callable[[], Any], what: str, bound: float) -> Any:
+        """Run a pyVoIP call that may block without a bound (its ``call()`` holds its socket lock
+        in a blocking ``recv`` until 100/180 arrives; ``register``/``stop`` wait for that lock), so
+        a lost answer fails the test instead of hanging it and, through its non-daemon threads,
+        the whole run. On overrun one junk datagram to the phone's own socket ends the blocked
+        ``recv`` (pyVoIP raises on it and lets go of the lock); ``shutdown`` cannot, on UDP."""
+        result: list[Any] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                result.append(action())
+            except BaseException as exc:
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name=f"pyVoIP {self.extension} {what}")
+        worker.start()
+        worker.join(bound)
+        if worker.is_alive():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as poke:
+                poke.sendto(b"lab: unblock", (HOST, self.sip_port))
+            worker.join(bound)
+            raise AssertionError(f"{self.extension} {what}: pyVoIP did not finish within {bound}s")
+        if failure:
+            raise failure[0]
+        return result[0]
 
     def _on_incoming(self, call: VoIPCall) -> None:
         """pyVoIP calls this a second after the INVITE; tests pick the call up from
