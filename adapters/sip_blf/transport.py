@@ -134,8 +134,16 @@ async def _open_stream(
     result = SipTransport(LocalAddress(str(sockname[0]), int(sockname[1]), transport), server)
     result._send_to = lambda data, peer: writer.write(data)
     result._close = writer.transport.abort
+    # owned by the transport: cancelled when it closes; an unexpected failure closes it (named)
     reading = asyncio.ensure_future(_read_stream(reader, result, on_message, limits))
     result.closed.add_done_callback(lambda _: reading.cancel())
+    reading.add_done_callback(
+        lambda task: (
+            None
+            if task.cancelled() or task.exception() is None
+            else result.fail(f"reader failed: {task.exception()!r}")
+        )
+    )
     return result
 
 
