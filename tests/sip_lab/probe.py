@@ -22,6 +22,13 @@ HOST = "127.0.0.1"
 BOUND = 5.0  # seconds; a bound on a loopback answer that normally takes a millisecond
 
 
+EVENT_TO_ACCEPT = {
+    "dialog": "application/dialog-info+xml",  # RFC 4235
+    "presence": "application/pidf+xml",  # RFC 3863
+    "reg": "application/reginfo+xml",  # RFC 3680
+}
+
+
 class ProbeTimeout(AssertionError):
     """The lab did not answer within the bound: the test fails and says what was awaited."""
 
@@ -155,7 +162,7 @@ class SipProbe:
 
     def subscribe(self, extension: str, *, event: str = "dialog", expires: int = 120) -> Subscription:
         """A new subscription to ``extension``'s ``event``; the 2xx answer is required."""
-        accept = "application/dialog-info+xml" if event == "dialog" else "application/pidf+xml"
+        accept = EVENT_TO_ACCEPT[event]
         sub = Subscription(self._new_id(), self._new_id(), f"sip:{extension}@{HOST}", event)
         self.subscriptions[sub.call_id] = sub
         answer = self.transact(
@@ -176,7 +183,7 @@ class SipProbe:
         """An in-dialog SUBSCRIBE (refresh); returns the final answer whatever it is (481 after a
         restart: the server forgot the subscription)."""
         sub.cseq += 1
-        accept = "application/dialog-info+xml" if sub.event == "dialog" else "application/pidf+xml"
+        accept = EVENT_TO_ACCEPT[sub.event]
         return self.transact(
             "SUBSCRIBE",
             sub.remote_target,

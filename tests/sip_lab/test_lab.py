@@ -21,6 +21,7 @@ from tests.sip_lab.probe import SipMessage, SipProbe
 
 ROOT = Path(__file__).resolve().parents[2]
 DIALOG_NS = "{urn:ietf:params:xml:ns:dialog-info}"
+REGINFO_NS = "{urn:ietf:params:xml:ns:reginfo}"
 AWAY_PIDF = """<?xml version="1.0" encoding="UTF-8"?>
 <presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
     xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:1001@127.0.0.1">
@@ -52,6 +53,14 @@ def in_call(sub_notifies: list[SipMessage], call_id: str) -> bool:
 
 def call_ended(sub_notifies: list[SipMessage], call_id: str) -> bool:
     return dialog_states(sub_notifies, call_id)[-1:] == ["terminated"]
+
+
+def registration_state(notify: SipMessage) -> str | None:
+    """The state of the (one) registration in a reginfo NOTIFY, None when it has no body."""
+    if not notify.body:
+        return None
+    registration = SafeET.fromstring(notify.body).find(f"{REGINFO_NS}registration")
+    return None if registration is None else registration.get("state")
 
 
 def test_ci_has_kamailio() -> None:
@@ -104,7 +113,8 @@ def test_a_killed_test_run_leaves_no_kamailio() -> None:
     runner.kill()
     runner.wait()
     try:
-        assert wait_gone(members, 5.0), f"kamailio outlived the killed run: {live_group_members(int(pid))}"
+        # kamailio's exit_timeout (3 s, kamailio.cfg) bounds its own shutdown
+        assert wait_gone(members, 10.0), f"kamailio outlived the killed run: {live_group_members(int(pid))}"
     finally:
         if live_group_members(int(pid)):  # the assertion failed: do not leave the orphans behind
             os.killpg(int(pid), signal.SIGKILL)
@@ -194,6 +204,20 @@ def test_pidf_publish_reaches_a_presence_watcher(make_lab: LabFactory, auth: boo
         notify = watcher.wait_notify(sub, lambda n: b"<rpid:away/>" in n.body)
     assert notify.header("Content-Type") == "application/pidf+xml"
     assert notify.header("Event") == "presence"
+
+
+def test_registration_state_reaches_a_reg_watcher(make_lab: LabFactory, make_phone: PhoneFactory) -> None:
+    """Event: reg tells an unplugged phone from an idle one (dialog-info alone cannot)."""
+    lab = make_lab()
+    with SipProbe(lab.port) as watcher:
+        sub = watcher.subscribe("1001", event="reg")
+        assert watcher.wait_notify(sub, lambda _: True).body == b""  # nothing registered yet
+        phone = make_phone("1001", lab)
+        watcher.wait_notify(sub, lambda n: registration_state(n) == "active")
+        phone.stop()  # de-registers (Expires: 0)
+        gone = watcher.wait_notify(sub, lambda n: registration_state(n) == "terminated")
+    assert gone.header("Content-Type") == "application/reginfo+xml"
+    assert b'event="unregistered"' in gone.body
 
 
 def test_restart_forgets_every_subscription_and_serves_again(
