@@ -27,6 +27,7 @@ from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.faults import FaultKind, FaultPlan, drop_connection, send_fault_response
 from bridge.emulator.graph_routes import GraphRoutes, Journal, JournalEntry
 from bridge.emulator.identity import Identity
+from bridge.emulator.latency import LatencyModel
 from bridge.emulator.state import PresenceChange, PresenceState, Visible
 from bridge.emulator.subscriptions import SubscriptionRoutes, Subscriptions
 from bridge.emulator.throttle import SlidingWindowLimiter
@@ -49,6 +50,7 @@ class Emulator:
         self.state = PresenceState(config.users, presenting_supported=config.presenting_supported)
         self.limiter = SlidingWindowLimiter(config.rate_limit, config.rate_window_seconds)
         self.faults = FaultPlan()
+        self.latency = LatencyModel(config.latency, config.latency_seed)
         self.journal = Journal()
         self.identity = Identity(config, clock)
         self._own_http = http is None
@@ -133,9 +135,11 @@ class Emulator:
         await self.subscriptions.drain()
 
     def reset(self) -> None:
-        """Back to the start: no sessions, preferred states, subscriptions, faults or journal."""
+        """Back to the start: no sessions, preferred states, subscriptions, faults or journal; the
+        latency model keeps its spec and restarts its random sequence (a rerun draws the same)."""
         self.state.reset()
         self.limiter.reset()
+        self.latency.reseed()
         self.faults.clear()
         self.journal.clear()
         self.subscriptions.clear()
@@ -147,6 +151,7 @@ class Emulator:
             ("faults_", self.faults.stats()),
             ("subscriptions_", self.subscriptions.counters),
             ("identity_", self.identity.stats()),
+            ("latency_", self.latency.stats()),
         ):
             out.update({prefix + k: float(v) for k, v in part.items()})
         out["journal_entries"] = float(len(self.journal))
@@ -154,7 +159,11 @@ class Emulator:
 
 
 class _RequestMiddleware:
-    """Request ids, fault injection and the journal, around every request."""
+    """Request ids, the latency model, fault injection and the journal, around every request.
+
+    The modelled delay is served first (before the fault or the handler), on the emulator's clock,
+    for every request but the admin API's: Graph and the identity platform are both far away.
+    """
 
     def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
         self.app = app
@@ -181,6 +190,10 @@ class _RequestMiddleware:
         if fault is not None:
             log.info("injecting fault %s on %s %s", fault.kind.value, scope["method"], path)
         try:
+            if not path.startswith("/_emulator"):
+                delay = self.emu.latency.next_delay()
+                if delay > 0:
+                    await self.emu.clock.sleep(delay)
             if fault is None:
                 await self.app(scope, receive, send_with_id)
             elif fault.kind is FaultKind.SLOW:
