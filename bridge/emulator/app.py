@@ -23,6 +23,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.emulator.admin import AdminRoutes
+from bridge.emulator.batch import DROP_CONNECTION, BatchRoutes
+from bridge.emulator.batch_payload import BATCH_PATH
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.faults import FaultKind, FaultPlan, drop_connection, send_fault_response
 from bridge.emulator.graph_routes import GraphRoutes, Journal, JournalEntry
@@ -162,7 +164,9 @@ class _RequestMiddleware:
     """Request ids, the latency model, fault injection and the journal, around every request.
 
     The modelled delay is served first (before the fault or the handler), on the emulator's clock,
-    for every request but the admin API's: Graph and the identity platform are both far away.
+    for every request but the admin API's: Graph and the identity platform are both far away. A
+    ``$batch`` envelope draws neither delay nor fault: its inner requests, replayed through this
+    middleware one by one, draw their own (batch.py).
     """
 
     def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
@@ -177,8 +181,16 @@ class _RequestMiddleware:
         request_id = state.setdefault("request_id", str(uuid.uuid4()))
         status = 0
 
+        dropped = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, dropped
+            if dropped:
+                return
+            if message["type"] == "http.response.start" and state.get(DROP_CONNECTION):
+                dropped = True
+                await drop_connection(send, self.emu.clock)
+                return
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 message.setdefault("headers", [])
@@ -186,11 +198,12 @@ class _RequestMiddleware:
             await send(message)
 
         path: str = scope["path"]
-        fault = self.emu.faults.take(path)
+        envelope = path == BATCH_PATH
+        fault = None if envelope else self.emu.faults.take(path)
         if fault is not None:
             log.info("injecting fault %s on %s %s", fault.kind.value, scope["method"], path)
         try:
-            if not path.startswith("/_emulator"):
+            if not envelope and not path.startswith("/_emulator"):
                 delay = self.emu.latency.next_delay()
                 if delay > 0:
                     await self.emu.clock.sleep(delay)
@@ -224,8 +237,10 @@ class _RequestMiddleware:
 def create_app(emulator: Emulator) -> Starlette:
     """The emulator's ASGI app: identity, Graph ``/v1.0`` and admin ``/_emulator`` routes."""
     graph = GraphRoutes(emulator)
+    batch = BatchRoutes(emulator)
     routes = [
         *emulator.identity.routes,
+        *batch.routes(),
         *SubscriptionRoutes(emulator.subscriptions, graph).routes(),
         *graph.routes(),
         *AdminRoutes(emulator).routes(),
@@ -239,7 +254,9 @@ def create_app(emulator: Emulator) -> Starlette:
         finally:
             await emulator.aclose()
 
-    return _EmulatorApp(emulator, routes=routes, lifespan=lifespan)
+    app = _EmulatorApp(emulator, routes=routes, lifespan=lifespan)
+    batch.app = app  # inner requests go through the whole app, middleware included
+    return app
 
 
 class _EmulatorApp(Starlette):
