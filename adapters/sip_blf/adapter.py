@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from adapters.base import Adapter, AdapterDeps, AdapterEvent, KnownExtensions
 from adapters.sdk import ConnectionAdapter, Session
 from adapters.sip_blf.config import SipBlfConfig
-from adapters.sip_blf.subscription import Phase, Timings
+from adapters.sip_blf.lifecycle import Timings
 from adapters.sip_blf.transport import Peer, SipTransport, open_transport
 from adapters.sip_blf.watcher import Watch, Watcher, WatcherVerdict
 from bridge.errors import AdapterError
@@ -146,6 +146,7 @@ class SipBlfAdapter(ConnectionAdapter):
             count=self.count,
             timings=self.timings(),
             pace=cfg.pace,
+            accepted=self._accepted,
         )
         box.append(watcher)
         self.watcher = watcher
@@ -169,11 +170,6 @@ class SipBlfAdapter(ConnectionAdapter):
             verdict = watcher.verdict()
             if watcher.pbx_silent:
                 raise AdapterError(f"the PBX answers none of our subscriptions ({verdict.detail})")
-            self._accepted.update(
-                s.endpoint.extension
-                for s in watcher.subscriptions
-                if s.phase in (Phase.ACTIVE, Phase.PENDING)
-            )
             if verdict != reported:
                 self._report(session, verdict)
                 reported = verdict
