@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from adapters.base import Adapter, AdapterDeps, AdapterEvent, KnownExtensions
 from adapters.sdk import ConnectionAdapter, Session
+from adapters.sip_blf.account_check import AccountAnswer, check_account
 from adapters.sip_blf.config import SipBlfConfig
 from adapters.sip_blf.lifecycle import Timings
 from adapters.sip_blf.transport import Peer, SipTransport, open_transport
@@ -83,6 +84,12 @@ class SipBlfAdapter(ConnectionAdapter):
         return KnownExtensions(
             frozenset(self._accepted), complete=False, source="subscriptions the PBX accepted"
         )
+
+    async def check_account(self, limit: float) -> list[AccountAnswer]:
+        """``presence-bridge check``: one SUBSCRIBE per event package and the PBX's answer in words
+        (``account_check``); the adapter need not be started."""
+        watched = self.deps.watched(self.name)
+        return await check_account(self.config, watched, self.clock, self.deps.rng, limit, self.tls_context())
 
     # --- the session -----------------------------------------------------------------------------
 

@@ -38,8 +38,6 @@ class Credentials:
 
     def challenged(self, response: SipResponse) -> tuple[Challenged, str]:
         """What to do about a 401/407, and the realm it named (for the admin's words)."""
-        if not self._has_password:
-            return Challenged.NO_PASSWORD, ""
         try:
             parsed = [
                 parse_challenge(value, proxy=name == "Proxy-Authenticate")
@@ -49,6 +47,8 @@ class Credentials:
         except DigestError:
             challenges = []
         realm = challenges[0].realm if challenges else ""
+        if not self._has_password:
+            return Challenged.NO_PASSWORD, realm
         verdict = self._digest.challenged(challenges)
         if verdict is Verdict.STALE:
             return Challenged.STALE, realm

@@ -225,7 +225,7 @@ class Subscription:
     def _challenged(self, response: SipResponse, now: float, step: Step) -> None:
         what, realm = self._auth.challenged(response)
         if what is Challenged.NO_PASSWORD:
-            self._refuse(now, step, self._words.no_password(response.status))
+            self._refuse(now, step, self._words.no_password(realm, response.status))
         elif what is Challenged.UNSUPPORTED:
             self._refuse(now, step, self._words.unsupported_auth(response.status))
         elif what is Challenged.REJECTED:
