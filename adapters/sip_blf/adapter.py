@@ -26,8 +26,9 @@ from pydantic import BaseModel
 
 from adapters.base import Adapter, AdapterDeps, AdapterEvent, KnownExtensions
 from adapters.sdk import ConnectionAdapter, Session
+from adapters.sip_blf.account_check import AccountAnswer, check_account
 from adapters.sip_blf.config import SipBlfConfig
-from adapters.sip_blf.subscription import Phase, Timings
+from adapters.sip_blf.lifecycle import Timings
 from adapters.sip_blf.transport import Peer, SipTransport, open_transport
 from adapters.sip_blf.watcher import Watch, Watcher, WatcherVerdict
 from bridge.errors import AdapterError
@@ -83,6 +84,12 @@ class SipBlfAdapter(ConnectionAdapter):
         return KnownExtensions(
             frozenset(self._accepted), complete=False, source="subscriptions the PBX accepted"
         )
+
+    async def check_account(self, limit: float) -> list[AccountAnswer]:
+        """``presence-bridge check``: one SUBSCRIBE per event package and the PBX's answer in words
+        (``account_check``); the adapter need not be started."""
+        watched = self.deps.watched(self.name)
+        return await check_account(self.config, watched, self.clock, self.deps.rng, limit, self.tls_context())
 
     # --- the session -----------------------------------------------------------------------------
 
@@ -146,6 +153,7 @@ class SipBlfAdapter(ConnectionAdapter):
             count=self.count,
             timings=self.timings(),
             pace=cfg.pace,
+            accepted=self._accepted,
         )
         box.append(watcher)
         self.watcher = watcher
@@ -169,11 +177,6 @@ class SipBlfAdapter(ConnectionAdapter):
             verdict = watcher.verdict()
             if watcher.pbx_silent:
                 raise AdapterError(f"the PBX answers none of our subscriptions ({verdict.detail})")
-            self._accepted.update(
-                s.endpoint.extension
-                for s in watcher.subscriptions
-                if s.phase in (Phase.ACTIVE, Phase.PENDING)
-            )
             if verdict != reported:
                 self._report(session, verdict)
                 reported = verdict

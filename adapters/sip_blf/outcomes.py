@@ -116,8 +116,11 @@ class Words:
             "challenge with MD5, SHA-256 or SHA-512-256 and qop auth)"
         )
 
-    def no_password(self, status: int) -> str:
-        return f"the PBX asks {self.account} for a password ({status}) and the adapter has none: set password"
+    def no_password(self, realm: str, status: int) -> str:
+        return (
+            f"the PBX asks {self.account} for a password for realm '{realm[:60]}' ({status}) and the "
+            "adapter has none: set password (or password_file)"
+        )
 
     def terminated(self, reason: str) -> str:
         return (

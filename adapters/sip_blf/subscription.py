@@ -28,20 +28,17 @@ are ``unknown``: the core then keeps the person's last state for its grace perio
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from enum import StrEnum
 
+from adapters.sip_blf.credentials import Challenged, Credentials
 from adapters.sip_blf.dialog import LocalParty, SubscribeDialog
-from adapters.sip_blf.digest import DigestClient, DigestError, Verdict, parse_challenge
 from adapters.sip_blf.facts import BodyFacts, Facts
+from adapters.sip_blf.lifecycle import DEFAULT_TIMINGS, LOST_PHASES, Phase, Step, Timings
 from adapters.sip_blf.message import (
     Resubscribe,
-    SipMessage,
     SipParseError,
     SipRequest,
     SipResponse,
     SubState,
-    auth_challenges,
     parse_delta_seconds,
 )
 from adapters.sip_blf.notify import NotifyRejected, answer, read_notify
@@ -49,43 +46,6 @@ from adapters.sip_blf.outcomes import Reaction, Words, reaction_for
 from adapters.sip_blf.transaction import ClientTransaction, Due
 from bridge.kit.backoff import Backoff
 from bridge.model import EndpointKey, StateChange
-
-
-class Phase(StrEnum):
-    IDLE = "idle"  # not started
-    SUBSCRIBING = "subscribing"  # a fresh SUBSCRIBE in flight
-    ACTIVE = "active"
-    PENDING = "pending"  # accepted, waiting for the PBX's authorization
-    WAITING = "waiting"  # lost; a fresh subscription after a backoff
-    REFUSED = "refused"  # the PBX refused it as configured; retried after the long pause
-    BAD_CREDENTIALS = "bad_credentials"
-    ENDED = "ended"  # unsubscribed by us
-
-
-LOST_PHASES = frozenset({Phase.WAITING, Phase.REFUSED, Phase.BAD_CREDENTIALS})
-
-
-@dataclass(frozen=True, slots=True)
-class Timings:
-    """Seconds; the adapter's config fills these in."""
-
-    expires: int = 3600
-    refresh_from: float = 0.5  # refresh between these fractions of the granted Expires
-    refresh_to: float = 0.8
-    backoff_initial: float = 1.0
-    backoff_max: float = 300.0
-    auth_pause: float = 300.0  # after BAD_CREDENTIALS
-    refused_pause: float = 600.0  # after a refusal (403, 404, 489...)
-    max_retry_after: float = 3600.0
-    max_auth_rounds: int = 3  # challenges answered in a row before the password counts as wrong
-    quick_resubscribe_after: float = 30.0  # terminated;reason=timeout after this long: resubscribe at once
-
-
-@dataclass(slots=True)
-class Step:
-    send: list[SipMessage] = field(default_factory=list)
-    changes: list[StateChange] = field(default_factory=list)
-    counts: list[str] = field(default_factory=list)
 
 
 class Subscription:
@@ -100,15 +60,12 @@ class Subscription:
         auth_user: str,
         password: str | None,
         rng: random.Random,
-        timings: Timings = Timings(),
+        timings: Timings = DEFAULT_TIMINGS,
         line_from_body: bool = True,
     ) -> None:
         self.endpoint, self.event, self.local, self.timings = endpoint, event, local, timings
         self._rng = rng
-        self._digest = DigestClient(
-            auth_user, password or "", cnonce_source=lambda: f"{rng.getrandbits(64):016x}"
-        )
-        self._has_password = password is not None
+        self._auth = Credentials(auth_user, password, rng, timings.max_auth_rounds)
         self._words = Words(local.user, endpoint.extension, event)
         self._backoff = Backoff(timings.backoff_initial, timings.backoff_max, rng=rng)
         self._facts = BodyFacts(event, line_from_body)
@@ -118,7 +75,6 @@ class Subscription:
         self._tx: ClientTransaction | None = None
         self._last_request: SipRequest | None = None
         self._expires = timings.expires
-        self._auth_rounds = 0
         self._refresh_at: float | None = None
         self._retry_at: float | None = None
         self._fresh_at = 0.0
@@ -242,15 +198,14 @@ class Subscription:
         self.dialog = SubscribeDialog.fresh(self.local, self.endpoint.extension, self.event, self._rng)
         self._facts.reset()
         self._retry_at = self._refresh_at = None
-        self._auth_rounds = 0
+        self._auth.reset()
         self._fresh_at = now
         if self.phase not in LOST_PHASES:
             self.phase, self.detail = Phase.SUBSCRIBING, "subscribing"
         self._send(now, step, expires=self._expires)
 
     def _send(self, now: float, step: Step, *, expires: int) -> None:
-        auth = self._digest.authorization("SUBSCRIBE", self.dialog.request_uri) if self._has_password else []
-        request, branch = self.dialog.subscribe(expires, auth)
+        request, branch = self.dialog.subscribe(expires, self._auth.authorization(self.dialog.request_uri))
         self._last_request = request
         self._tx = ClientTransaction(branch, now, self.local.reliable)
         step.send.append(request)
@@ -258,7 +213,7 @@ class Subscription:
 
     def _accepted(self, response: SipResponse, now: float) -> None:
         self.dialog.learn(response)
-        self._auth_rounds = 0
+        self._auth.reset()
         self._backoff.reset()
         granted = self._header_seconds(response, "Expires")
         granted = self._expires if granted is None else granted
@@ -268,30 +223,18 @@ class Subscription:
             self._schedule_refresh(now, granted)
 
     def _challenged(self, response: SipResponse, now: float, step: Step) -> None:
-        if not self._has_password:
-            self._refuse(now, step, self._words.no_password(response.status))
-            return
-        try:
-            parsed = [
-                parse_challenge(value, proxy=name == "Proxy-Authenticate")
-                for name, value in auth_challenges(response)
-            ]
-            challenges = [c for c in parsed if c is not None]
-        except DigestError:
-            challenges = []
-        verdict = self._digest.challenged(challenges)
-        self._auth_rounds += verdict is not Verdict.STALE
-        if verdict is Verdict.STALE:
-            step.counts.append("auth_stale")
-        if verdict is Verdict.UNSUPPORTED:
+        what, realm = self._auth.challenged(response)
+        if what is Challenged.NO_PASSWORD:
+            self._refuse(now, step, self._words.no_password(realm, response.status))
+        elif what is Challenged.UNSUPPORTED:
             self._refuse(now, step, self._words.unsupported_auth(response.status))
-        elif verdict is Verdict.REJECTED or self._auth_rounds > self.timings.max_auth_rounds:
+        elif what is Challenged.REJECTED:
             step.counts.append("auth_rejected")
-            realm = challenges[0].realm if challenges else ""
-            self._digest.forget()
             detail = self._words.bad_credentials(realm, response.status)
             self._stop_for(now, step, Phase.BAD_CREDENTIALS, detail, self.timings.auth_pause)
         else:
+            if what is Challenged.STALE:
+                step.counts.append("auth_stale")
             self._send(now, step, expires=self._expires)
 
     def _interval_too_brief(self, response: SipResponse, now: float, step: Step) -> None:

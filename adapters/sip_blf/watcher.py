@@ -11,20 +11,26 @@
   sees 40 s of start-up, not one burst (the Kamailio lab answered 500 to an unpaced burst of
   1,000); refreshes are spread by each subscription's own jitter;
 * one loop sleeps on the injected clock until the earliest deadline of any subscription (or the
-  next paced start), or until something arrives;
-* ``verdict()`` sums the phases into one health (``WatcherVerdict``); a wrong password raises
+  next paced start), or until something arrives; the deadlines live in a heap (``heapq``, stale
+  entries skipped when they surface, compacted when they pile up), so a wake costs O(log n) per
+  due timer and nothing for the rest: 2,000 extensions are not scanned on every NOTIFY;
+* ``verdict()`` sums the phases into one health (``WatcherVerdict``) from counts kept as each
+  subscription changes phase (again no scan per wake); a wrong password raises
   ``AdapterAuthError`` (the SDK pauses the whole adapter), a PBX that answers none of our
   subscriptions any more raises ``AdapterError`` (the SDK reconnects with backoff).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from adapters.sip_blf.dialog import LocalParty
+from adapters.sip_blf.lifecycle import LIVE_PHASES, LOST_PHASES, Phase, Step, Timings
 from adapters.sip_blf.message import (
     DEFAULT_LIMITS,
     SipLimits,
@@ -34,13 +40,11 @@ from adapters.sip_blf.message import (
     parse_message,
     response_to,
 )
-from adapters.sip_blf.subscription import LOST_PHASES, Phase, Step, Subscription, Timings
+from adapters.sip_blf.subscription import Subscription
 from adapters.sip_blf.transport import Peer, SipTransport
 from bridge.errors import AdapterAuthError
 from bridge.kit.health import Health
 from bridge.model import EndpointKey, StateChange
-
-LIVE_PHASES = frozenset({Phase.ACTIVE, Phase.PENDING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ class Watcher:
         timings: Timings | None = None,
         pace: float = 50.0,
         limits: SipLimits = DEFAULT_LIMITS,
+        accepted: set[str] | None = None,
     ) -> None:
         local = transport.local
         party = LocalParty(user, domain, local.host, local.port, local.transport)
@@ -97,6 +102,13 @@ class Watcher:
         self._by_branch: dict[str, Subscription] = {}
         self._by_dialog: dict[tuple[str, str], Subscription] = {}
         self.answered_once = False
+        self.accepted = set() if accepted is None else accepted  # extensions the PBX accepted, ever
+        self._timers: list[tuple[float, int, Subscription]] = []
+        self._deadline_of: dict[Subscription, float] = {}
+        self._order = itertools.count()
+        self._phase_of = {sub: sub.phase for sub in self.subscriptions}
+        self._phases = Counter(self._phase_of.values())
+        self._lost: dict[Phase, dict[Subscription, None]] = {phase: {} for phase in LOST_PHASES}
 
     # --- time ------------------------------------------------------------------------------------
 
@@ -106,14 +118,20 @@ class Watcher:
             sub = self._unstarted.pop()
             self._apply(sub, sub.start(now), None)
             self._next_start = max(self._next_start, now) + 1.0 / self.pace
+        due: list[Subscription] = []
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            deadline, _, sub = heapq.heappop(timers)
+            if self._deadline_of.get(sub) == deadline:
+                del self._deadline_of[sub]
+                due.append(sub)
+        for sub in due:  # each at most once per tick, even if its next deadline is due again
+            self._apply(sub, sub.on_timer(now), None)
+        while timers and self._deadline_of.get(timers[0][2]) != timers[0][0]:
+            heapq.heappop(timers)  # stale: that subscription's deadline moved since
         deadlines = [self._next_start] if self._unstarted else []
-        for sub in self.subscriptions:
-            deadline = sub.next_deadline
-            if deadline is not None and deadline <= now:
-                self._apply(sub, sub.on_timer(now), None)
-                deadline = sub.next_deadline
-            if deadline is not None:
-                deadlines.append(deadline)
+        if timers:
+            deadlines.append(timers[0][0])
         return min(deadlines, default=None)
 
     def stop(self, now: float) -> None:
@@ -194,6 +212,35 @@ class Watcher:
         for change in step.changes:
             self._on_change(change)
         self._forget_stale(sub)
+        self._schedule(sub)
+        self._track_phase(sub)
+
+    def _schedule(self, sub: Subscription) -> None:
+        """Keep ``sub``'s next deadline in the heap; an entry it replaced is skipped when popped."""
+        deadline = sub.next_deadline
+        if deadline == self._deadline_of.get(sub):
+            return
+        if deadline is None:
+            del self._deadline_of[sub]
+            return
+        self._deadline_of[sub] = deadline
+        heapq.heappush(self._timers, (deadline, next(self._order), sub))
+        if len(self._timers) > 2 * len(self._deadline_of) + 64:
+            self._timers = [(d, next(self._order), s) for s, d in self._deadline_of.items()]
+            heapq.heapify(self._timers)
+
+    def _track_phase(self, sub: Subscription) -> None:
+        before, after = self._phase_of[sub], sub.phase
+        if before is after:
+            return
+        self._phase_of[sub] = after
+        self._phases[before] -= 1
+        self._phases[after] += 1
+        self._lost.get(before, {}).pop(sub, None)
+        if after in LOST_PHASES:
+            self._lost[after][sub] = None
+        if after in LIVE_PHASES:
+            self.accepted.add(sub.endpoint.extension)
 
     def _forget_stale(self, sub: Subscription) -> None:
         """Drop routes of this subscription's finished transactions and replaced dialogs."""
@@ -213,23 +260,23 @@ class Watcher:
     # --- health ----------------------------------------------------------------------------------
 
     def verdict(self) -> WatcherVerdict:
-        phases = Counter(sub.phase for sub in self.subscriptions)
-        bad = next((s for s in self.subscriptions if s.phase is Phase.BAD_CREDENTIALS), None)
+        bad = next(iter(self._lost[Phase.BAD_CREDENTIALS]), None)
         if bad is not None:
             raise AdapterAuthError(bad.detail)
-        total, live = len(self.subscriptions), sum(phases[p] for p in LIVE_PHASES)
-        lost = [s for s in self.subscriptions if s.phase in LOST_PHASES]
+        total = len(self.subscriptions)
+        live = sum(self._phases[p] for p in LIVE_PHASES)
+        lost = sum(len(subs) for subs in self._lost.values())
         if not lost:
             if live:
                 return WatcherVerdict(Health.CONNECTED, f"{live} of {total} subscriptions active")
             return WatcherVerdict(Health.CONNECTING, "subscribing")
-        first = next((s for s in lost if s.phase is Phase.REFUSED), lost[0])
+        first = next(iter(self._lost[Phase.REFUSED] or self._lost[Phase.WAITING]))
         return WatcherVerdict(
             Health.DEGRADED,
-            f"{len(lost)} of {total} subscriptions not active; {first.endpoint.extension}: {first.detail}",
+            f"{lost} of {total} subscriptions not active; {first.endpoint.extension}: {first.detail}",
         )
 
     @property
     def pbx_silent(self) -> bool:
         """Every subscription lost to timeouts or errors and none answered since: the PBX is gone."""
-        return bool(self.subscriptions) and all(s.phase is Phase.WAITING for s in self.subscriptions)
+        return bool(self.subscriptions) and self._phases[Phase.WAITING] == len(self.subscriptions)

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 
 from adapters.sip_blf.dialog import LocalParty
+from adapters.sip_blf.lifecycle import Step, Timings
 from adapters.sip_blf.message import SipRequest, SipResponse, parse_message
-from adapters.sip_blf.subscription import Step, Subscription, Timings
+from adapters.sip_blf.subscription import Subscription
 from bridge.model import EndpointKey, StateChange
 from tests.adapters.sip_blf.captures import Datagram, load
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from adapters.sip_blf.dialog import LocalParty
+from adapters.sip_blf.lifecycle import Phase, Timings
 from adapters.sip_blf.message import SipRequest, SipResponse, response_to
-from adapters.sip_blf.subscription import Phase, Subscription, Timings
+from adapters.sip_blf.subscription import Subscription
 from bridge.model import LineState
 from tests.adapters.sip_blf.replay import make_subscription
 

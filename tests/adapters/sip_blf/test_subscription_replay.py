@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from adapters.sip_blf.lifecycle import Phase
 from adapters.sip_blf.message import SipRequest, SipResponse, parse_auth_params
-from adapters.sip_blf.subscription import Phase
 from bridge.model import LineState, Toggle
 from tests.adapters.sip_blf.replay import Replay, make_subscription
 

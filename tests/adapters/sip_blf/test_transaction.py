@@ -7,7 +7,7 @@ the retransmissions go every T2; a reliable transport never retransmits.
 
 from __future__ import annotations
 
-from adapters.sip_blf.subscription import Phase
+from adapters.sip_blf.lifecycle import Phase
 from adapters.sip_blf.transaction import ClientTransaction, Due
 from tests.adapters.sip_blf.replay import LOCAL, make_subscription
 
