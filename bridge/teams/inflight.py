@@ -17,7 +17,7 @@ waiting on the budget or the store. The budget still grants every request, so a 
 sends faster than the budget: it only stops the round trip from being the limit.
 
 ``DEFAULT_MAX_IN_FLIGHT`` (64): the default budget (1,200 / 30 s = 40/s) at a 1 s round trip (a slow
-proxy on another continent) needs 40 x 1 x 1.5 + 2 = 62; more would only matter for a raised budget,
+proxy on another continent) needs 40 x 1 x 1.5 + 1 = 61; more would only matter for a raised budget,
 and each one may be an HTTP/1.1 connection (Graph's front ends and proxies take that many easily).
 """
 
@@ -29,7 +29,7 @@ from typing import Final
 INITIAL_RTT: Final = 0.1  # seconds: assumed before the first measurement (a typical Graph distance)
 RTT_WEIGHT: Final = 0.2  # weight of the newest sample in the mean (about the last 10 samples count)
 HEADROOM: Final = 1.5
-SPARE: Final = 2
+SPARE: Final = 1
 MIN_IN_FLIGHT: Final = 2  # on loopback: one request in flight while the next is being planned
 DEFAULT_MAX_IN_FLIGHT: Final = 64
 
