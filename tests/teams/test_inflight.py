@@ -132,4 +132,3 @@ async def test_the_bound_follows_the_configured_maximum() -> None:
                 rig.pub.desire(f"user-{n}", BUSY, "answered")
             await rig.settle(10.0, step=0.05)
         assert 0 < delay.peak <= 6
-
