@@ -56,6 +56,7 @@ BENCHMARKS: dict[str, Runner] = {
     "memory": _module("memory"),
     "hostile_listener": _module("hostile_listener"),
     "graph_storm": _module("graph_storm"),
+    "distance": _module("distance"),
     "emulator_rps": emulator_rps,
 }
 

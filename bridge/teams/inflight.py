@@ -6,7 +6,9 @@ Little's law: a tenant that sends ``rate`` requests a second, each taking ``rtt`
 40/s). So the publisher sizes its concurrency from two measurements:
 
 - ``RoundTrip``: an exponentially weighted mean of recent Graph round trips (one HTTP attempt, on the
-  injected clock, as ``GraphClient`` times it), starting at ``INITIAL_RTT``.
+  injected clock, as ``GraphClient`` times it). It starts at 0 (``INITIAL_RTT``): until the first
+  answer the floor is in flight, never a burst sized for a distance nobody measured; the first
+  answer replaces the guess, so at 250 ms the first round trip is the only one spent at the floor.
 - the budget's current rate (its AIMD ``limit`` per ``window``: after a 429 halving it shrinks too).
 
 ``in_flight(rate, rtt)`` = ``ceil(rate x rtt x HEADROOM)`` + ``SPARE``, at least ``MIN_IN_FLIGHT``,
@@ -26,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-INITIAL_RTT: Final = 0.1  # seconds: assumed before the first measurement (a typical Graph distance)
+INITIAL_RTT: Final = 0.0  # seconds: assumed before the first measurement (the floor in flight)
 RTT_WEIGHT: Final = 0.2  # weight of the newest sample in the mean (about the last 10 samples count)
 HEADROOM: Final = 1.5
 SPARE: Final = 1
