@@ -57,6 +57,7 @@ BENCHMARKS: dict[str, Runner] = {
     "hostile_listener": _module("hostile_listener"),
     "graph_storm": _module("graph_storm"),
     "distance": _module("distance"),
+    "http2": _module("http2"),
     "emulator_rps": emulator_rps,
 }
 
