@@ -73,13 +73,14 @@ async def answers(rtt: float, max_in_flight: int | None = None) -> tuple[float, 
     return took, peak
 
 
-async def cold(rtt: float, count: int) -> tuple[float, int, int, int]:
-    """Converge seconds, writes needed, 429s, wrong states of a cold start ``rtt`` away."""
+async def cold(rtt: float, count: int) -> tuple[float, int, int, int, int]:
+    """Converge seconds, writes needed, 429s, wrong states, lapsed sessions of a cold start ``rtt`` away."""
     with tempfile.TemporaryDirectory(prefix="bench-distance-") as tmp:
         clock = FakeClock()
         w = world(count, clock, Path(tmp))
         ours = await measure_ours(w, clock, Path(tmp) / "state.db", rtt)
-    return ours.converge_s, ours.min_writes, ours.throttled, ours.wrong_at_converge + ours.wrong_after
+    wrong = ours.wrong_at_converge + ours.wrong_after
+    return ours.converge_s, ours.min_writes, ours.throttled, wrong, ours.lapses
 
 
 def run(quick: bool = False) -> list[Result]:
@@ -102,7 +103,7 @@ def run(quick: bool = False) -> list[Result]:
     count = QUICK_PEOPLE if quick else PEOPLE
     for rtt in COLD_RTTS:
         ms = round(rtt * 1000)
-        converge, needed, throttled, wrong = asyncio.run(cold(rtt, count))
+        converge, needed, throttled, wrong, lapses = asyncio.run(cold(rtt, count))
         minimum = needed / BUDGET_RATE
         note = (
             f"{count:,} people, Graph {ms} ms away: converged in {converge:.1f} s; minimum "
@@ -120,5 +121,6 @@ def run(quick: bool = False) -> list[Result]:
             ),
             Result(NAME, f"cold_start_{ms}ms_throttled_429", throttled, "responses", Bar("==", 0)),
             Result(NAME, f"cold_start_{ms}ms_wrong_states", wrong, "people", Bar("==", 0)),
+            Result(NAME, f"cold_start_{ms}ms_session_lapses", lapses, "sessions", Bar("==", 0)),
         ]
     return results

@@ -9,7 +9,10 @@ Little's law: a tenant that sends ``rate`` requests a second, each taking ``rtt`
   injected clock, as ``GraphClient`` times it). It starts at 0 (``INITIAL_RTT``): until the first
   answer the floor is in flight, never a burst sized for a distance nobody measured; the first
   answer replaces the guess, so at 250 ms the first round trip is the only one spent at the floor.
-- the budget's current rate (its AIMD ``limit`` per ``window``: after a 429 halving it shrinks too).
+- the budget's current rate: ``budget_rate(limit, window, free)``, its refill rate (the AIMD
+  ``limit`` per ``window``: a 429 halving shrinks it too) plus the slots free in the window now
+  spent over ``BURST_HORIZON`` (the sliding window grants them at once: a start, or the end of a
+  quiet spell, may send that burst; once the window is full only the refill is left).
 
 ``in_flight(rate, rtt)`` = ``ceil(rate x rtt x HEADROOM)`` + ``SPARE``, at least ``MIN_IN_FLIGHT``,
 at most the configured ``maximum`` and never more than the budget's limit per window (more requests
@@ -32,7 +35,8 @@ INITIAL_RTT: Final = 0.0  # seconds: assumed before the first measurement (the f
 RTT_WEIGHT: Final = 0.2  # weight of the newest sample in the mean (about the last 10 samples count)
 HEADROOM: Final = 1.5
 SPARE: Final = 1
-MIN_IN_FLIGHT: Final = 2  # on loopback: one request in flight while the next is being planned
+MIN_IN_FLIGHT: Final = 4  # on loopback: what the fixed 4 workers had (CPU, not waiting, is the limit)
+BURST_HORIZON: Final = 1.0  # seconds over which the window's free slots are spent
 DEFAULT_MAX_IN_FLIGHT: Final = 64
 
 
@@ -64,6 +68,11 @@ def connections(maximum: int) -> int:
     """HTTP connections a tenant's client may hold: every write and refresh in flight at their
     bounds (HTTP/1.1 carries one request per connection) and ``SPARE`` for the watcher's reads."""
     return maximum + refresh_maximum(maximum) + SPARE
+
+
+def budget_rate(limit: int, window: float, free: int) -> float:
+    """Requests/s the budget grants now: its refill rate plus the free slots over ``BURST_HORIZON``."""
+    return limit / window + max(0, free) / BURST_HORIZON
 
 
 def in_flight(rate: float, rtt: float, *, maximum: int, per_window: int) -> int:

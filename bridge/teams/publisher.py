@@ -23,7 +23,7 @@ from bridge.teams.budget import Budget
 from bridge.teams.dispatch import Dispatch
 from bridge.teams.graph import GraphClient
 from bridge.teams.graph_calls import send
-from bridge.teams.inflight import DEFAULT_MAX_IN_FLIGHT, in_flight, refresh_maximum
+from bridge.teams.inflight import DEFAULT_MAX_IN_FLIGHT, budget_rate, in_flight, refresh_maximum
 from bridge.teams.ownership import PublishedRecord, PublishedStore
 from bridge.teams.persist import RecordWriter
 from bridge.teams.plan_types import Call, Effects, Op, Outcome, PublishView, Result
@@ -146,7 +146,7 @@ class Publisher:
     def in_flight(self, share: float = 1.0, maximum: int | None = None) -> int:
         """Requests to keep in flight for ``share`` of the budget's current rate at the measured RTT."""
         limit = self._budget.limit
-        rate = share * limit / self._budget.window
+        rate = share * budget_rate(limit, self._budget.window, limit - self._budget.in_window())
         bound = self.max_in_flight if maximum is None else maximum
         return in_flight(rate, self._graph.round_trip.mean, maximum=bound, per_window=limit)
 
