@@ -56,6 +56,8 @@ BENCHMARKS: dict[str, Runner] = {
     "memory": _module("memory"),
     "hostile_listener": _module("hostile_listener"),
     "graph_storm": _module("graph_storm"),
+    "distance": _module("distance"),
+    "http2": _module("http2"),
     "emulator_rps": emulator_rps,
 }
 

@@ -206,8 +206,8 @@ class Ours:
     alarms: list[str]
 
 
-async def measure_ours(w: World, clock: FakeClock, store_path: Path) -> Ours:
-    async with emulated_graph(users(w.population), EMULATOR_LIMIT, clock) as graph:
+async def measure_ours(w: World, clock: FakeClock, store_path: Path, rtt: float = 0.0) -> Ours:
+    async with emulated_graph(users(w.population), EMULATOR_LIMIT, clock, rtt) as graph:
         state = graph.emu.state
         prepare_teams(state, clock, w)
         with StateStore(store_path) as store:

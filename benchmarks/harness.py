@@ -20,6 +20,7 @@ import httpx
 from benchmarks.graph_log import RequestLog
 from benchmarks.naive import NaiveBridge, fetch_token, router
 from benchmarks.population import ADAPTER, Person, config_yaml
+from benchmarks.round_trip import RoundTripDelay
 from bridge.config import BridgeConfig, TenantConfig, load_config_text
 from bridge.emulator.app import Emulator, create_app
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, UserRecord
@@ -73,11 +74,13 @@ class Graph:
 
 @asynccontextmanager
 async def emulated_graph(
-    users: tuple[UserRecord, ...], rate_limit: int, clock: FakeClock | None = None
+    users: tuple[UserRecord, ...], rate_limit: int, clock: FakeClock | None = None, rtt: float = 0.0
 ) -> AsyncIterator[Graph]:
+    """The emulator in-process; ``rtt`` seconds (simulated) away when given (``RoundTripDelay``)."""
     clock = clock or FakeClock(START)
     emu = Emulator(EmulatorConfig(users=users, rate_limit=rate_limit), clock)
-    log = RequestLog(httpx.ASGITransport(app=create_app(emu)), clock)
+    inner: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(emu))
+    log = RequestLog(RoundTripDelay(inner, clock, rtt) if rtt > 0 else inner, clock)
     try:
         async with httpx.AsyncClient(transport=log) as http:
             yield Graph(emu, clock, log, http)

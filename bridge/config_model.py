@@ -40,6 +40,7 @@ from bridge.kit.config_types import (
 from bridge.kit.listen_limits import STATUS_DEFAULTS, ListenerLimits
 from bridge.mapping import MappingTable
 from bridge.model import EndpointKey, EndpointRole
+from bridge.teams.inflight import DEFAULT_MAX_IN_FLIGHT
 
 __all__ = [
     "DEFAULT_IGNORE_CONTEXTS",
@@ -86,6 +87,9 @@ class TenantConfig(ConfigModel):
     person in any window this long. A quiet person's change and a quick on/off go at once; further
     changes inside the window coalesce to the latest state, written when the window allows (nothing
     if it ends where the last write left it). Session refreshes neither wait nor count.
+
+    ``max_in_flight`` (default ``bridge.teams.inflight.DEFAULT_MAX_IN_FLIGHT``, 64): the most presence
+    writes in flight at once; below it the publisher keeps budget rate x measured round trip in flight.
     """
 
     tenant_id: TenantId
@@ -102,6 +106,7 @@ class TenantConfig(ConfigModel):
     )
     refresh_interval: float = Field(default=240.0, gt=0, lt=300)  # < 300 s <= session_expiry: never lapses
     flap_window: float = Field(default=1.0, ge=0, le=60)  # seconds: at most two writes per person in it
+    max_in_flight: int = Field(default=DEFAULT_MAX_IN_FLIGHT, ge=1, le=1024)
     watch: WatchConfig = Field(default_factory=WatchConfig)
 
     @classmethod

@@ -28,6 +28,7 @@ from bridge.teams.auth_http import tls_context
 from bridge.teams.budget import Budget
 from bridge.teams.credentials import CredentialFile, CredentialWatch
 from bridge.teams.graph import GraphClient, TokenProvider
+from bridge.teams.inflight import connections
 from bridge.teams.publisher import Publisher
 from bridge.teams.watcher import Apply, Watcher
 
@@ -100,6 +101,10 @@ def build_tenant(
         trust_env=False,  # environment proxies and CA overrides are not trusted implicitly
         proxy=cfg.proxy,
         timeout=GRAPH_TIMEOUT_SECONDS,
+        limits=httpx.Limits(  # every request in flight may hold its own HTTP/1.1 connection
+            max_connections=connections(cfg.max_in_flight),
+            max_keepalive_connections=connections(cfg.max_in_flight),
+        ),
     )
     refresh_interval = float(cfg.refresh_interval)
     budget = Budget(
@@ -128,6 +133,7 @@ def build_tenant(
         session_expiry=cfg.session_expiry,
         refresh_interval=refresh_interval,
         flap_window=cfg.flap_window,
+        max_in_flight=cfg.max_in_flight,
     )
     runtime = TenantRuntime(name, cfg, tokens, http, graph, budget, publisher)
     source = credential_file(cfg)

@@ -13,6 +13,9 @@ Every call goes through ``_call``, which owns retries and error translation:
 - other 4xx: ``GraphError`` with Graph's error code and request-id, never retried.
 - ``httpx.TransportError``: retried with backoff, then ``GraphUnavailable``.
 
+Every answered attempt's round trip (on the injected clock) feeds ``round_trip``, the mean the
+publisher sizes its requests in flight from (``bridge.teams.inflight``).
+
 Nothing above this module sees an httpx exception, and no token is ever logged.
 """
 
@@ -33,6 +36,7 @@ from bridge.errors import GraphAuthError, GraphError, GraphThrottled, GraphUnava
 from bridge.kit.backoff import Backoff
 from bridge.kit.clock import Clock
 from bridge.presence import Pair
+from bridge.teams.inflight import RoundTrip
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +145,7 @@ class GraphClient:
         self.on_throttle = on_throttle
         self.before_retry = before_retry
         self.last_request_id: str | None = None
+        self.round_trip = RoundTrip()
         self.counters: dict[str, int] = {
             "requests": 0,
             "throttled": 0,
@@ -239,6 +244,7 @@ class GraphClient:
             token = await self._tokens.token()
             headers = {"Authorization": f"Bearer {token}", "client-request-id": self._client_request_id()}
             self.counters["requests"] += 1
+            sent_at = self._clock.monotonic()
             try:
                 response = await self._http.request(method, url, json=body, params=params, headers=headers)
             except httpx.TransportError as exc:
@@ -253,6 +259,7 @@ class GraphClient:
                 continue
             except httpx.HTTPError as exc:  # not a transport failure (decoding, redirects): no retry
                 raise GraphError(f"{method} {path}: {type(exc).__name__}") from exc
+            self.round_trip.observe(self._clock.monotonic() - sent_at)
             self.last_request_id = response.headers.get("request-id") or headers["client-request-id"]
             status = response.status_code
             if status < 400 or (status == 404 and not_found_ok):

@@ -1,10 +1,10 @@
-"""The Graph publisher: thin async workers around the pure publish planner (``bridge.teams.planner``).
+"""The Graph publisher: thin async turns around the pure publish planner (``bridge.teams.planner``).
 
 The planner owns every rule (diff, flap coalescing, refresh deadlines, restore grace, quarantine, DND
-fallback, preferred ownership, health). Workers here wait until it names a call (or a new intent
-arrives), take a budget slot of the call's kind, persist the write-ahead record, run the Graph call,
-turn Graph's errors into an ``Outcome`` and apply the ``Effects`` it answers with (persist, the one
-health setter, log). The workers run in one TaskGroup under ``run()``.
+fallback, preferred ownership, health). A turn (one person's calls, in order) takes a budget slot per
+call, persists the write-ahead record, sends, turns Graph's errors into an ``Outcome`` and applies
+its ``Effects`` (persist, the one health setter, log). Two ``Dispatch`` loops (writes, refreshes) run
+as many turns at once as the round trip needs (``bridge.teams.inflight``: Little's law, bounded).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bridge.errors import GraphError, StoreError
-from bridge.kit.clock import Clock, sleep_or_wake
+from bridge.kit.clock import Clock
 from bridge.kit.health import Health, HealthTracker
 from bridge.presence import TeamsIntent
 from bridge.teams.budget import Budget
+from bridge.teams.dispatch import Dispatch
 from bridge.teams.graph import GraphClient
 from bridge.teams.graph_calls import send
+from bridge.teams.inflight import DEFAULT_MAX_IN_FLIGHT, budget_rate, in_flight, refresh_maximum
 from bridge.teams.ownership import PublishedRecord, PublishedStore
 from bridge.teams.persist import RecordWriter
 from bridge.teams.plan_types import Call, Effects, Op, Outcome, PublishView, Result
@@ -46,14 +48,14 @@ class Publisher:
         session_expiry: timedelta = timedelta(minutes=15),
         refresh_interval: float = 240.0,
         presenting_supported: bool | None = None,
-        workers: int = 4,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         auth_backoff: tuple[float, float] = AUTH_BACKOFF,
         quarantine_backoff: float = 3600.0,
         quarantine_after: int = 3,
         flap_window: float = 1.0,
         rng: random.Random | None = None,
     ) -> None:
-        self.tenant, self._session_id, self._workers = tenant, client_id, max(1, workers)
+        self.tenant, self._session_id, self.max_in_flight = tenant, client_id, max(1, max_in_flight)
         self._graph, self._budget, self._store, self._clock = graph, budget, store, clock
         self._flap_window, self._rng = max(0.0, flap_window), rng or random.Random()
         self._plan = Planner(
@@ -68,6 +70,12 @@ class Publisher:
             rng=self._rng,
         )
         self._work, self._refresh_wake = asyncio.Event(), asyncio.Event()  # new writes / new refreshes
+        bound, plan, name = refresh_maximum(self.max_in_flight), self._plan, f"publisher-{tenant}"
+        self.dispatch = (  # refreshes get their own, smaller bound
+            Dispatch(f"{name}-write", clock, plan.next_write, self._work, self.in_flight, self._turn),
+            Dispatch(f"{name}-refresh", clock, plan.next_refresh, self._refresh_wake,
+                     lambda: self.in_flight(budget.refresh_share, bound), self._turn),
+        )  # fmt: skip
         self._reconciled = False
         self.alarms: set[str] = self._plan.alarms
         self.counters: dict[str, int] = self._plan.counters
@@ -128,18 +136,19 @@ class Publisher:
         return len(records)
 
     async def run(self) -> None:
-        """Publish until cancelled (write and refresh workers)."""
+        """Publish until cancelled (write and refresh dispatch)."""
         await self.check_credentials()
         self.reconcile()
         async with asyncio.TaskGroup() as group:
-            for n in range(self._workers):
-                group.create_task(
-                    self._worker(self._plan.next_write, self._work), name=f"publisher-{self.tenant}-write-{n}"
-                )
-                group.create_task(
-                    self._worker(self._plan.next_refresh, self._refresh_wake),
-                    name=f"publisher-{self.tenant}-refresh-{n}",
-                )
+            for dispatch in self.dispatch:
+                group.create_task(dispatch.run(), name=dispatch.name)
+
+    def in_flight(self, share: float = 1.0, maximum: int | None = None) -> int:
+        """Requests to keep in flight for ``share`` of the budget's current rate at the measured RTT."""
+        limit = self._budget.limit
+        rate = share * budget_rate(limit, self._budget.window, limit - self._budget.in_window())
+        bound = self.max_in_flight if maximum is None else maximum
+        return in_flight(rate, self._graph.round_trip.mean, maximum=bound, per_window=limit)
 
     async def release(self, retry_for: float = RELEASE_RETRY_FOR) -> Released:
         """Clear every session and preferred presence we own (per the store), retrying the people
@@ -175,17 +184,7 @@ class Publisher:
 
     # --- workers ----------------------------------------------------------------------------------
 
-    async def _worker(self, next_due: Callable[[float], Call | float | None], wake: asyncio.Event) -> None:
-        """Run whatever ``next_due`` names; otherwise sleep until it says, or until woken."""
-        while True:
-            now = self._clock.monotonic()
-            due = next_due(now)
-            if isinstance(due, Call):
-                wake.set()  # idle siblings look again: the planner may have set a timer meanwhile
-                await self._turn(due)
-                continue
-            wake.clear()
-            await sleep_or_wake(self._clock, None if due is None else max(0.0, due - now), wake)
+    # --- turns ------------------------------------------------------------------------------------
 
     async def _turn(self, first: Call) -> None:
         """One pass over a person: the planner's calls one after another until it says done."""

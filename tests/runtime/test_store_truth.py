@@ -81,11 +81,13 @@ async def test_writes_cut_off_by_a_kill_are_sent_again_at_once_after_the_restart
     async with emulator(tmp_path, clock) as handle:
         emu = handle.emulator
         config = bridge_config(handle, tmp_path)
+        demo = config.tenants["demo"].model_copy(update={"max_in_flight": 4})  # 4 writes in flight at most
+        config = config.model_copy(update={"tenants": {"demo": demo}})
         async with running_service(config, clock) as service:
             emu.faults.inject(Fault(FaultKind.DROP), count=4)
             for person in PEOPLE:
                 await send(service.adapters["pbx"], person.extension, line="in_call")
-            # the four workers' first requests are dropped; their retries wait on the fake clock
+            # the four first requests in flight are dropped; their retries wait on the fake clock
             await eventually(lambda: sum(e["status"] == 0 for e in emu.journal.entries()) == 4)
         # killed now: four write-ahead records whose requests never reached Graph
         client_id = config.tenants["demo"].client_id

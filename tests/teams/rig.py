@@ -47,11 +47,12 @@ def build(
     tokens: TokenProvider | None = None,
     base_url: str = "https://graph.test/v1.0",
     budget_requests: int = 1200,
+    refresh_share: float = 0.25,
     **publisher_kw: object,
 ) -> Rig:
     fake = fake or FakeGraph(clock)
     tokens = tokens or StaticTokenProvider()
-    budget = Budget(clock, requests=budget_requests, refresh_interval=240.0)
+    budget = Budget(clock, requests=budget_requests, refresh_share=refresh_share, refresh_interval=240.0)
     http = httpx.AsyncClient(transport=transport or fake.transport())
     graph = GraphClient(
         base_url,

@@ -10,7 +10,8 @@ What a user notices, and the rule (README "Rate budget", "Retries") each bound c
   ``CLIENT_BACKOFF_MAX`` seconds (the client's own retry ceiling for a request's fifth attempt
   (0.5 x 2^3 = 4 s) with every worker waiting at once).
 - The budget halves at most once per 30 s window of the storm (a storm of N 429s lasts about
-  N / 4 x Retry-After here: each of the 4 workers waits out its own 429), and after it the full budget
+  N / k x Retry-After here: each of the k requests in flight waits out its own 429; k is the floor
+  of ``bridge.teams.inflight`` at this fake Graph's 0 ms round trip), and after it the full budget
   (1,200 per 30 s) is back within 3 minutes (it doubles per quiet window: test_budget_recovery).
 - Staleness stays bounded: every change reaches Graph within ``STALE_BOUND`` seconds of the
   storm's end.

@@ -57,7 +57,7 @@ async def test_latest_wins_and_nothing_in_between_is_sent() -> None:
 
 
 async def test_change_during_a_write_is_not_lost() -> None:
-    async with started(workers=1) as rig:
+    async with started(max_in_flight=1) as rig:
         rig.pub.desire("bob", BUSY, "answered")
         await rig.clock.settle(3)  # the write is in flight
         rig.pub.desire("bob", CLEAR, "hung up")
