@@ -19,7 +19,8 @@ import httpx
 from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError, ConfigError
 from bridge.kit.clock import Clock
-from bridge.presence import Pair, TeamsIntent
+from bridge.kit.health import Health
+from bridge.presence import TeamsIntent
 from bridge.runtime.engine import held_intents
 from bridge.runtime.store import StateStore
 from bridge.teams.auth import MsalTokenProvider
@@ -27,7 +28,7 @@ from bridge.teams.auth_http import tls_context
 from bridge.teams.budget import Budget
 from bridge.teams.graph import GraphClient, TokenProvider
 from bridge.teams.publisher import Publisher
-from bridge.teams.watcher import Apply, Watcher
+from bridge.teams.watcher import Apply, Ours, Watcher, held_for_us
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,8 @@ def build_watcher(tenant: TenantRuntime, clock: Clock, apply: Apply) -> Watcher:
     """The tenant's Teams -> PBX watcher; it never reflects the session our publisher holds."""
     publisher = tenant.publisher
 
-    def ours(object_id: str) -> Pair | None:
-        return publisher.view(object_id).sent_session
+    def ours(object_id: str) -> Ours:  # CONNECTING: not yet reconciled with the store
+        return held_for_us(publisher.view(object_id), publisher.health is not Health.CONNECTING)
 
     return Watcher(
         tenant=tenant.name,
