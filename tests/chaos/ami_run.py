@@ -50,6 +50,10 @@ class AmiChaosRun(ChaosRun):
         self.own_dnd = {p.extension: False for p in PEOPLE}  # DND the person switched on themselves
         self.watch = {p.extension: Watch(opted_in=p.extension == OPTED_IN) for p in PEOPLE}
         self.pbx_changes = {p.extension: 0 for p in PEOPLE}
+        # Logins the PBX had counted when a new one (and its resync) became due; None: none due.
+        # The adapter notices a dropped session a moment later (real loopback I/O): until then its
+        # health still reads CONNECTED, and a phone change is lost, not heard (seeds 265, 365).
+        self.login_due: int | None = None
 
     # --- hooks of the CTI run ---------------------------------------------------------------
 
@@ -97,6 +101,7 @@ class AmiChaosRun(ChaosRun):
         return (
             service is not None
             and self.ami.running
+            and self.login_due is None
             and service.adapters["pbx"].health
             in (
                 Health.CONNECTED,
@@ -168,17 +173,20 @@ class AmiChaosRun(ChaosRun):
 
     async def _outage(self) -> None:
         self.outages += 1
+        self.login_due = self.ami.logins
         for line in self.oracle.values():
             line.restarted()  # lines went unknown: the grace may run out and the resync re-set them
 
     async def _reconnected(self) -> None:
-        """Advance the clock until the adapter is connected again, then tell the oracle what the
-        resync reported (the PBX's state now)."""
+        """Advance the clock until the adapter has logged in again and is connected (its resync
+        done), then tell the oracle what the resync reported (the PBX's state now)."""
         service = self.bridge.service
         assert service is not None
         adapter = service.adapters["pbx"]
         for _ in range(200):
-            if adapter.health in (Health.CONNECTED, Health.DEGRADED):
+            logged_in = self.login_due is None or self.ami.logins > self.login_due
+            if logged_in and adapter.health in (Health.CONNECTED, Health.DEGRADED):
+                self.login_due = None
                 break
             await self.clock.advance(0.5)
             await bounded(lambda: True, "a step")
@@ -197,6 +205,7 @@ class AmiChaosRun(ChaosRun):
             await self.ami.up()
         if not self.bridge.running:
             self._step("bridge starts")
+            self.login_due = self.ami.logins
             await self.bridge.start(connected=False)
             await self._reconnected()
         elif not self._listening:
