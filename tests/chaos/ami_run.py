@@ -142,7 +142,7 @@ class AmiChaosRun(ChaosRun):
         self._step(f"pbx {person.name} DND {how}" + ("" if heard else " (nobody listens)"))
         self.pbx_changes[ext] += 1
         if ext == OPTED_IN:
-            self.watch[ext].pbx_dnd_pressed()
+            self.watch[ext].pbx_dnd_pressed(on)
         if astdb_only:
             self.ami.astdb_dnd(ext, on)
         else:
@@ -300,6 +300,11 @@ class AmiChaosRun(ChaosRun):
                 raise Violation(f"{where}: PBX DND of ours without a Teams DND ({sorted(accepted)})")
             if watch.dnd_required(accepted) and not ami.dnd_on(ext):
                 raise Violation(f"{where}: Teams DND, yet no PBX DND for {person.name}, who opted in")
+            if watch.dnd_forbidden() and ami.dnd_on(ext):
+                raise Violation(
+                    f"{where}: {person.name} switched PBX DND off during this Teams DND, yet it is "
+                    f"{ami.dnd(ext)} (README: off until the next Teams change)"
+                )
             if ext == ALICE:
                 self._check_queue(where, held)
             self._check_pbx_writes(person)
