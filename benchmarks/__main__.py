@@ -54,6 +54,8 @@ BENCHMARKS: dict[str, Runner] = {
     "overload": _module("overload"),
     "cold_start": _module("cold_start"),
     "memory": _module("memory"),
+    "hostile_listener": _module("hostile_listener"),
+    "graph_storm": _module("graph_storm"),
     "emulator_rps": emulator_rps,
 }
 

@@ -146,11 +146,13 @@ async def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
-    from bridge.kit.asgi import serve_asgi, split_listen
     from bridge.kit.clock import SystemClock
+    from bridge.kit.gate import raise_fd_limit
     from bridge.kit.heap import freeze_long_lived
-    from bridge.runtime.http import build_app
+    from bridge.runtime.http import serve_status
     from bridge.runtime.service import BridgeService
+
+    raise_fd_limit()  # a listener under attack must not leave Graph without descriptors
 
     store = _open_store(config)
     if store is None:
@@ -158,13 +160,12 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         service = BridgeService(config, clock=SystemClock(), store=store)
         freeze_long_lived()  # no collector pauses over the configuration while serving
-        host, port = split_listen(config.http.listen)
 
         async def body() -> None:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGHUP, service.request_resolve)  # re-resolve UPNs
-            async with serve_asgi(build_app(service), host=host, port=port, name="status endpoints"):
+                loop.add_signal_handler(signal.SIGHUP, service.hangup)  # credentials, UPNs
+            async with serve_status(service, config.http):
                 await service.run()
 
         await _until_signalled(body())  # SIGTERM: stop without clearing; sessions expire by themselves

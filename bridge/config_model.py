@@ -37,6 +37,7 @@ from bridge.kit.config_types import (
     parse_listen,
     with_config_rules,
 )
+from bridge.kit.listen_limits import STATUS_DEFAULTS, ListenerLimits
 from bridge.mapping import MappingTable
 from bridge.model import EndpointKey, EndpointRole
 
@@ -220,6 +221,7 @@ class StateConfig(ConfigModel):
 
 class HttpConfig(ConfigModel):
     listen: ListenAddress = "127.0.0.1:9108"
+    limits: ListenerLimits = STATUS_DEFAULTS  # timeouts and connection caps (bridge.kit.listen_limits)
 
     @property
     def bind(self) -> tuple[str, int]:

@@ -25,10 +25,12 @@ from pydantic import BaseModel
 from adapters.base import Adapter, AdapterDeps, KnownExtensions, WriteBack
 from adapters.generic_cti.config import CtiConfig
 from adapters.generic_cti.http_ingress import HttpListener, build_app
+from adapters.generic_cti.http_ingress import log as http_log
 from adapters.generic_cti.ingest import Ingest, Outcome
 from adapters.generic_cti.tcp_ingress import TcpListener
 from adapters.sdk import Listener, ListenerAdapter
 from bridge.errors import AdapterError
+from bridge.kit.ratelog import RateLimitedLog
 from bridge.model import Snapshot
 
 
@@ -62,9 +64,15 @@ class CtiAdapter(ListenerAdapter):
         self._fronts: dict[str, _Front] = {}
         if "http" in listen:
             app = build_app(
-                token=token, max_body_bytes=config.max_body_bytes, ingest=self._ingest, emit=self._emit
+                token=token,
+                max_body_bytes=config.max_body_bytes,
+                ingest=self._ingest,
+                emit=self._emit,
+                summaries=RateLimitedLog(http_log, self.clock.monotonic),
             )
-            self._fronts["http"] = HttpListener(app, name)
+            self._fronts["http"] = HttpListener(
+                app, name, clock=self.clock, limits=config.http_limits, counters=self._ingest.counters
+            )
         if "tcp" in listen:
             self._fronts["tcp"] = TcpListener(
                 token=token,
@@ -72,6 +80,7 @@ class CtiAdapter(ListenerAdapter):
                 ingest=self._ingest,
                 emit=self._emit,
                 clock=self.clock,
+                limits=config.tcp_limits,
             )
 
     @property

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from adapters.generic_cti.parse import DEFAULT_MAX_FUTURE
 from bridge.kit.config_types import ConfigModel, Fix, ListenAddress, parse_listen
+from bridge.kit.listen_limits import HTTP_DEFAULTS, TCP_DEFAULTS, ListenerLimits
 
 MIN_TOKEN_LENGTH = 8
 _TOKEN_FIX = Fix("set a random value (e.g. `openssl rand -hex 24`) as ${ENV_VAR} or with token_file: PATH")
@@ -34,6 +35,13 @@ class CtiConfig(ConfigModel):
     )
     max_body_bytes: int = Field(default=262144, gt=0, description="largest HTTP request body accepted")
     max_line_bytes: int = Field(default=16384, gt=0, description="largest TCP line accepted")
+    http_limits: ListenerLimits = Field(
+        default=HTTP_DEFAULTS, description="timeouts and connection caps of the HTTP listener"
+    )
+    tcp_limits: ListenerLimits = Field(
+        default=TCP_DEFAULTS,
+        description="timeouts and connection caps of the TCP listener (header timeout: the login line)",
+    )
     max_future_seconds: float = Field(
         default=DEFAULT_MAX_FUTURE,
         ge=0,

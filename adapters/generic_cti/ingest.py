@@ -19,6 +19,8 @@ from adapters.generic_cti.parse import (
     CtiTimeError,
     parse_request,
 )
+from bridge.kit.gate import GATE_COUNTERS
+from bridge.kit.http_guard import GUARD_COUNTERS
 from bridge.model import EndpointKey, StateChange
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ COUNTER_NAMES = (
     "rejected_oversize",  # bodies over max_body_bytes, lines over max_line_bytes
     "rejected_request",  # wrong method, media type or path on the HTTP side
     "bad_token",  # requests/connections with a missing or wrong token
+    "tcp_idle_timeouts",  # logged-in TCP connections closed after idle_timeout_seconds of silence
+    *GATE_COUNTERS,  # connections refused, dropped, accept errors (bridge.kit.gate)
+    *GUARD_COUNTERS,  # HTTP header/body timeouts, malformed requests (bridge.kit.http_guard)
 )
 
 

@@ -169,6 +169,8 @@ def _agent(index: int, path: str, value: object) -> AgentState:
             raise CtiParseError(index, f"{path}.reason", f"must be a string or null, got {_show(reason)}")
         if len(reason) > MAX_REASON_LENGTH:
             raise CtiParseError(index, f"{path}.reason", f"longer than {MAX_REASON_LENGTH} characters")
+        if not reason.isprintable():  # rejected, not stripped: the request is all-or-nothing
+            raise CtiParseError(index, f"{path}.reason", "contains control characters")
     flags = {
         key: _bool(index, f"{path}.{key}", value[key])
         for key in ("logged_in", "paused", "wrapup")

@@ -22,6 +22,11 @@ from bridge.emulator.tls import TlsFiles, ensure_tls_files
 from bridge.kit.asgi import ServedApp, ServeError
 from bridge.kit.asgi import serve_asgi as shared_serve_asgi
 from bridge.kit.clock import Clock, SystemClock
+from bridge.kit.listen_limits import ListenerLimits
+
+# Graph's stand-in serves one bridge (and benchmarks' load) from one address: httpx pools up to
+# 100 connections per client, so the per-source cap of a production listener would refuse them.
+EMULATOR_LIMITS = ListenerLimits(max_connections=4096, max_connections_per_source=4096)
 
 if TYPE_CHECKING:
     from bridge.emulator.app import Emulator
@@ -55,6 +60,7 @@ async def serve_asgi(
             cert_file=tls_files.cert_file if tls_files else None,
             key_file=tls_files.key_file if tls_files else None,
             name="graph emulator",
+            limits=EMULATOR_LIMITS,
         ) as served:
             yield served
     except ServeError as exc:

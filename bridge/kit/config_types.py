@@ -77,6 +77,14 @@ class Fix:
     required: bool = False
 
 
+class FileSecret(SecretStr):
+    """A secret read from ``<name>_file``, remembering the file (re-read when it changes)."""
+
+    def __init__(self, secret_value: str, path: Path) -> None:
+        super().__init__(secret_value)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class _SecretFile:
     """Stands in for a secret given as ``<name>_file`` until the field reads it."""
@@ -136,7 +144,8 @@ def _secret(name: str, value: Any, rule: _FieldRule, info: ValidationInfo) -> An
             raise ValueError(f"give either {name} or {name}_file, not both")
         if not isinstance(value.path, str) or not value.path:
             raise ValueError(f"{name}_file: must be a file path")
-        value = _read_secret_file(name, Path(context.get("base_dir", ".")) / value.path)
+        target = Path(context.get("base_dir", ".")) / value.path
+        value = FileSecret(_read_secret_file(name, target), target)
         inline = False
     else:
         inline = isinstance(value, str) and not isinstance(value, FromEnvironment)

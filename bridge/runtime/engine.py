@@ -130,6 +130,7 @@ class Engine:
         self._start_wait = state.start_wait_seconds
         self._trust = state.restored_trust_seconds
         self._gated: set[str] = set()  # people not published until their restored state is confirmed
+        self._held: dict[str, TeamsIntent] = {}  # object id -> what the publisher restored (start-up)
         self._synced: set[str] = set()  # adapters that delivered a snapshot since the start
         self._gate_until: float | None = None  # monotonic end of the start-up wait
         self._trust_until: float | None = None  # monotonic end of the restored states' trust
@@ -177,6 +178,7 @@ class Engine:
         publisher is told to keep ``held[object id]`` (what it restored: ``held_intents``) meanwhile,
         which writes nothing and keeps it from clearing a session the PBX may still want."""
         now = self._mono()
+        self._held = dict(held or {})
         waiting: set[str] = set()
         for slot in self.people.values():
             if not slot.endpoints:
@@ -218,8 +220,17 @@ class Engine:
         return frozenset(self._gated)
 
     def handle_resolved(self, key: str) -> None:
-        """A person's UPN was (re)resolved: publish what the core already wants for them."""
-        self._decide(self.people[key], "resolved", force=True)
+        """A person's UPN was (re)resolved: publish what the core already wants for them (events
+        that came while they were unresolved are in their endpoint states: the latest wins). Behind
+        the start-up gate, the publisher keeps what it restored for them meanwhile (``decide_all``)."""
+        slot = self.people[key]
+        if key in self._gated and self._unconfirmed(slot):
+            hold = self._held.get(slot.object_id or "")
+            if hold is not None and slot.config.publish and slot.object_id is not None:
+                slot.previous = hold
+                self._publish(slot.config.tenant, slot.object_id, hold, "waiting for the PBX")
+            return
+        self._decide(slot, "resolved", force=True)
 
     # --- events ----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from adapters.base import Adapter, AdapterDeps, AdapterEvent
 from bridge.config import BridgeConfig
@@ -25,23 +25,25 @@ from bridge.errors import BridgeError
 from bridge.kit.clock import Clock, sleep_or_wake
 from bridge.kit.metrics import Metrics
 from bridge.kit.supervisor import Body, Supervisor
-from bridge.presence import Pair, TeamsIntent
+from bridge.presence import TeamsIntent
 from bridge.runtime import pbx_owned, rules
-from bridge.runtime.engine import Engine, PersonSlot
+from bridge.runtime.engine import Engine
 from bridge.runtime.metrics_export import ServiceMetrics, flat, service_readings
 from bridge.runtime.pbx_side import build_adapters
 from bridge.runtime.resolver import Resolver
-from bridge.runtime.status import status_row
+from bridge.runtime.service_views import ServiceViews
 from bridge.runtime.store import StateStore
 from bridge.runtime.tenant import (
     TenantRuntime,
     build_tenant,
     build_tenants,
     build_watcher,
-    held_at_start,
+    held_by_tenant,
     token_provider,
 )
+from bridge.runtime.unresolved import UnresolvedHolds
 from bridge.runtime.watched import watched_by_tenant
+from bridge.teams.credentials import CredentialWatch
 from bridge.teams.watcher import AdapterCommand, Watcher
 
 __all__ = ["BridgeService", "TenantRuntime", "build_adapters", "build_tenant", "token_provider"]
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 IDLE_TIMER_SECONDS = 3600.0  # the timer task's longest sleep when nothing is due
 
 
-class BridgeService:
+class BridgeService(ServiceViews):
     """The running bridge. ``run()`` until cancelled; SIGTERM handling belongs to the CLI."""
 
     def __init__(
@@ -89,7 +91,8 @@ class BridgeService:
             if t.config.watch.enabled
         }
         graphs = {name: t.graph for name, t in self.tenants.items()}
-        self.resolver = Resolver(self.engine, graphs, clock, on_resolved=self._refresh_watched)
+        self.resolver = Resolver(self.engine, graphs, clock, on_resolved=self._resolved, rng=self.rng)
+        self._holds = UnresolvedHolds({}, self._publish)
         self.supervisor = Supervisor(clock, log, rng=self.rng)
         self.exported = ServiceMetrics(self.metrics, lambda: service_readings(self))
         self._wake = asyncio.Event()
@@ -110,9 +113,11 @@ class BridgeService:
     def _presenting_supported(self, tenant: str) -> bool:
         return self.tenants[tenant].publisher.presenting_supported is not False
 
-    async def resolve_people(self) -> int:
-        """Resolve UPNs to object ids through ``GET /users/{upn}``; returns how many failed."""
-        return await self.resolver.resolve_all()
+    def _resolved(self) -> None:
+        """After each resolution round: watch whom we know, hold or release the unclaimed."""
+        self._refresh_watched()
+        claimed = {s.object_id for s in self.engine.slots() if s.object_id is not None}
+        self._holds.update(claimed, complete=not self.resolver.unresolved)
 
     def _refresh_watched(self) -> None:
         """Tell each tenant's watcher whom to watch (its people with a known object id)."""
@@ -147,22 +152,21 @@ class BridgeService:
         except BridgeError as exc:
             log.warning("could not restore endpoint states: %s", exc)
         pbx_owned.restore_adapters(self.store, self.adapters, self.clock.now())  # before they start
-        resolving = any(p.upn for p in self.config.people)
-        if resolving:
-            await self.resolve_people()
-        self.engine.decide_all(held_at_start(self.tenants, self.store, self.clock.now()))
+        held = held_by_tenant(self.tenants, self.store, self.clock.now())
+        self.engine.decide_all({oid: intent for ids in held.values() for oid, intent in ids.items()})
+        self._holds = UnresolvedHolds(held, self._publish)
         self._refresh_watched()
         if self.watchers:
             pbx_owned.restore_watchers(self.store, self.config.route, self.clock, self.watchers.values())
-        spawn = self.supervisor.spawn
-        try:
-            tasks = [spawn(f"publisher:{n}", t.publisher.run) for n, t in self.tenants.items()]
-            tasks += [spawn(f"adapter:{n}", self._pumper(a)) for n, a in self.adapters.items()]
+        spawn, graph_side = self.supervisor.spawn, self._graph_side
+        try:  # listeners and adapters at once; Graph's side after the first resolution round
+            tasks = [spawn(f"adapter:{n}", self._pumper(a)) for n, a in self.adapters.items()]
             tasks.append(spawn("timers", self._timers))
             tasks.append(spawn("store", lambda: self.store.watch(self.clock)))
-            tasks += [spawn(f"watcher:{n}", w.run) for n, w in self.watchers.items()]
-            if resolving:
-                tasks.append(spawn("resolver", self.resolver.run))
+            tasks.append(spawn("resolver", self.resolver.run))
+            tasks += [spawn(f"publisher:{n}", graph_side(t.publisher.run)) for n, t in self.tenants.items()]
+            tasks += [spawn(f"watcher:{n}", graph_side(w.run)) for n, w in self.watchers.items()]
+            tasks += [spawn(f"credentials:{n}", watch.run) for n, watch in self._credential_watches()]
             self.started.set()
             await asyncio.gather(*tasks)
         finally:
@@ -172,6 +176,16 @@ class BridgeService:
                     await adapter.stop()
             for tenant in self.tenants.values():
                 await tenant.aclose()
+
+    def _graph_side(self, body: Body) -> Body:
+        """``body`` once the first resolution round is over (it stops early while Graph is in
+        trouble), so a publisher restores what it owned knowing whose it is (``UnresolvedHolds``)."""
+
+        async def after_first_round() -> None:
+            await self.resolver.first_round.wait()
+            await body()
+
+        return after_first_round
 
     def _pumper(self, adapter: Adapter) -> Body:
         async def pump() -> None:
@@ -195,56 +209,19 @@ class BridgeService:
             self._wake.clear()
             await sleep_or_wake(self.clock, nxt - now if nxt is not None else IDLE_TIMER_SECONDS, self._wake)
 
-    def request_resolve(self) -> None:
-        """Re-resolve UPNs now (the CLI calls this on SIGHUP)."""
+    def hangup(self) -> None:
+        """SIGHUP: re-read the credential files, retry a refused credential now, re-resolve UPNs."""
+        for _, watch in self._credential_watches():
+            watch.request()
+        for tenant in self.tenants.values():
+            tenant.publisher.retry_credentials()
         self.resolver.request()
 
-    # --- views -------------------------------------------------------------------------------
+    def _credential_watches(self) -> list[tuple[str, CredentialWatch]]:
+        return [(n, t.credentials) for n, t in self.tenants.items() if t.credentials is not None]
 
-    def readiness(self) -> dict[str, str]:
-        """Component -> Health value (adapters, Graph tenants)."""
-        return rules.readiness(
-            {n: a.health for n, a in self.adapters.items()},
-            {n: t.publisher.health for n, t in self.tenants.items()},
-            store=self.store.health,
-        )
-
-    def overall(self) -> str:
-        return rules.overall(self.readiness().values())
-
-    def alarms(self) -> list[str]:
-        """``<tenant>:<alarm>``, ``adapter:<name>:<alarm>`` (an adapter may offer ``alarms``) and
-        ``store:<alarm>``."""
-        raised: dict[str, Iterable[str]] = {n: t.publisher.alarms for n, t in self.tenants.items()}
-        raised.update({f"adapter:{n}": getattr(a, "alarms", ()) for n, a in self.adapters.items()})
-        return rules.alarms(raised, store=self.store.alarms)
+    # --- views (the rest: ServiceViews) ---------------------------------------------------------
 
     def stats(self) -> dict[str, float]:
         """Every exported number as ``name|label=value`` -> value (``/metrics`` has the same)."""
         return flat(service_readings(self))
-
-    def status_rows(self, teams: Mapping[str, Pair] | None = None) -> list[dict[str, str]]:
-        """The per-person table: PBX state, desired, sent, what Teams shows, and why."""
-        return [self._row(slot, teams or {}) for slot in self.engine.slots()]
-
-    def _row(self, slot: PersonSlot, teams: Mapping[str, Pair]) -> dict[str, str]:
-        oid = slot.object_id
-        published = None
-        if oid is not None and slot.config.publish:
-            published = self.tenants[slot.config.tenant].publisher.view(oid)
-        shows = teams.get(oid or "")
-        watcher = self.watchers.get(slot.config.tenant)
-        if shows is None and watcher is not None and oid is not None:
-            shows = watcher.shown(oid)  # the watcher's last read
-        return status_row(
-            label=slot.label,
-            decision=slot.decision,
-            states=[cell[2] for cell in slot.endpoints.values()],
-            publish=slot.config.publish,
-            published=published,
-            shows=shows,
-        )
-
-    def idle(self) -> bool:
-        """No Graph work pending anywhere (for the demo and tests)."""
-        return all(t.publisher.stats().get("publisher_pending", 0) == 0 for t in self.tenants.values())

@@ -19,6 +19,7 @@ import httpx
 from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError, ConfigError
 from bridge.kit.clock import Clock
+from bridge.kit.config_types import FileSecret
 from bridge.kit.health import Health
 from bridge.presence import TeamsIntent
 from bridge.runtime.engine import held_intents
@@ -26,6 +27,7 @@ from bridge.runtime.store import StateStore
 from bridge.teams.auth import MsalTokenProvider
 from bridge.teams.auth_http import tls_context
 from bridge.teams.budget import Budget
+from bridge.teams.credentials import CredentialFile, CredentialWatch
 from bridge.teams.graph import GraphClient, TokenProvider
 from bridge.teams.publisher import Publisher
 from bridge.teams.watcher import Apply, Ours, Watcher, held_for_us
@@ -46,6 +48,7 @@ class TenantRuntime:
     graph: GraphClient
     budget: Budget
     publisher: Publisher
+    credentials: CredentialWatch | None = None  # the secret or certificate file, when there is one
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -71,6 +74,15 @@ def token_provider(cfg: TenantConfig) -> MsalTokenProvider:
         ca_file=str(cfg.ca_file) if cfg.ca_file else None,
         proxy=cfg.proxy,
     )
+
+
+def credential_file(cfg: TenantConfig) -> CredentialFile | None:
+    """The file the tenant's credential was read from (None: given inline or by the environment)."""
+    if cfg.certificate_file is not None:
+        return CredentialFile(Path(cfg.certificate_file), is_certificate=True)
+    if isinstance(cfg.client_secret, FileSecret):
+        return CredentialFile(cfg.client_secret.path, is_certificate=False)
+    return None
 
 
 def build_tenant(
@@ -118,7 +130,23 @@ def build_tenant(
         refresh_interval=refresh_interval,
         flap_window=cfg.flap_window,
     )
-    return TenantRuntime(name, cfg, tokens, http, graph, budget, publisher)
+    runtime = TenantRuntime(name, cfg, tokens, http, graph, budget, publisher)
+    source = credential_file(cfg)
+    if isinstance(tokens, MsalTokenProvider) and source is not None:
+        provider = tokens
+
+        def replace(secret: str | None, pem: bytes | None) -> None:
+            provider.replace_credential(secret=secret, certificate_pem=pem)
+
+        runtime.credentials = CredentialWatch(
+            name,
+            source,
+            clock,
+            replace=replace,
+            retry=publisher.retry_credentials,
+            probe=publisher.check_credentials,
+        )
+    return runtime
 
 
 def build_watcher(tenant: TenantRuntime, clock: Clock, apply: Apply) -> Watcher:
@@ -150,15 +178,16 @@ def build_tenants(
     }
 
 
-def held_at_start(
+def held_by_tenant(
     tenants: Mapping[str, TenantRuntime], store: StateStore, wall: datetime
-) -> dict[str, TeamsIntent]:
-    """Object id -> what the publishers will restore from the store (``engine.held_intents``),
-    which the start-up gate holds while it waits for the PBX (DESIGN 14)."""
-    held: dict[str, TeamsIntent] = {}
+) -> dict[str, dict[str, TeamsIntent]]:
+    """Tenant -> object id -> what its publisher will restore from the store (``engine.held_intents``),
+    which the start-up gate holds while it waits for the PBX (DESIGN 14), and ``UnresolvedHolds``
+    while UPNs are not resolved yet."""
+    held: dict[str, dict[str, TeamsIntent]] = {}
     for tenant in tenants:
         try:
-            held.update(held_intents(store.load_published(tenant).values(), wall))
+            held[tenant] = held_intents(store.load_published(tenant).values(), wall)
         except BridgeError as exc:
             log.warning("tenant %s: could not read what we published before the restart: %s", tenant, exc)
     return held

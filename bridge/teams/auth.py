@@ -139,6 +139,17 @@ class MsalTokenProvider:
         self._generation += 1
         self._drop_cached = True
 
+    def replace_credential(self, *, secret: str | None = None, certificate_pem: bytes | None = None) -> None:
+        """Use a new client secret or certificate from now on (its file changed): msal's app is
+        rebuilt with it on the next token request; a token already held stays valid until then."""
+        if (secret is None) == (certificate_pem is None):
+            raise ConfigError(["credential: give exactly one of a client secret or a certificate"])
+        credential = secret if secret is not None else certificate_credential(certificate_pem or b"")
+        with self._lock:
+            self._credential = credential
+            self._app = None
+        self.invalidate()
+
     def roles(self) -> frozenset[str]:
         """The app roles (``roles`` claim) of the last token obtained."""
         return frozenset(str(r) for r in self._claims.get("roles") or ())

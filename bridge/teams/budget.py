@@ -1,8 +1,15 @@
 """Per-tenant Graph request budget: a sliding window with AIMD and a share reserved for refreshes.
 
 - At most ``limit`` requests are granted in any ``window`` seconds (sliding, on the injected clock).
-- ``limit`` starts at the configured maximum, halves on a 429 (at most once per second) and grows
-  5 % per quiet window, never above the maximum (AIMD, DESIGN 13).
+- **Retry-After** is waited, exactly, by the request that got the 429 (``GraphClient``); nothing
+  here pauses the tenant: every worker waits out its own 429, so a throttling Graph hears at most
+  one request per worker per Retry-After, and the moment it stops throttling every worker goes on.
+- **Decrease.** A 429 halves ``limit`` at most once per ``window``: the 429s of one burst (Graph
+  answers every request of a window that way) cost one halving, not one per 429. Never below
+  ``FLOOR_SHARE`` of the maximum.
+- **Increase.** Each full ``window`` with no 429 doubles ``limit`` (never above the maximum), so
+  the full budget is back within ``ceil(log2(max / limit))`` quiet windows: 30 s after one halving,
+  at most 150 s even from the floor (1,200 -> 60 -> 1,200 in five doublings).
 - ``refresh_share`` of the limit is held for refreshes of live sessions while they need it: the held
   part is what the expected refreshes of the current window (live sessions x window / refresh
   interval, or waiting refreshes) have not used yet. The rest, and any unused reserve, serves writes.
@@ -18,7 +25,9 @@ from collections import deque
 from bridge.kit.clock import Clock
 from bridge.teams.plan_types import Kind as Kind  # the budget's shares, named where calls are planned
 
-THROTTLE_COOLDOWN = 1.0  # seconds: several 429s in one burst cut the rate once
+FLOOR_SHARE = 0.05  # the limit never falls below this share of the maximum
+DECREASE = 0.5  # a 429 burst multiplies the limit by this
+INCREASE = 2.0  # and each quiet window multiplies it by this
 
 
 class Budget:
@@ -30,7 +39,6 @@ class Budget:
         window_seconds: float = 30.0,
         refresh_share: float = 0.25,
         refresh_interval: float = 240.0,
-        growth: float = 0.05,
     ) -> None:
         if requests < 1 or window_seconds <= 0 or not 0.0 <= refresh_share < 1.0:
             raise ValueError("budget needs requests >= 1, window > 0 and 0 <= refresh_share < 1")
@@ -39,16 +47,20 @@ class Budget:
         self.window = window_seconds
         self.refresh_share = refresh_share
         self.refresh_interval = refresh_interval
-        self._growth = growth
         self._limit = float(requests)
-        self._floor = max(1.0, requests * 0.05)
+        self._floor = max(1.0, requests * FLOOR_SHARE)
         self._grants: deque[float] = deque()  # monotonic stamps of granted requests
         self._refresh_grants: deque[float] = deque()
         self._last_cut: float | None = None
         self._quiet_since = clock.monotonic()
         self._refresh_waiting = 0
         self._live_sessions = 0
-        self.counters: dict[str, int] = {"granted": 0, "granted_refresh": 0, "waits": 0, "cuts": 0}
+        self.counters: dict[str, int] = {
+            "granted": 0,
+            "granted_refresh": 0,
+            "waits": 0,
+            "cuts": 0,
+        }
 
     # --- state ---------------------------------------------------------------------------
 
@@ -88,21 +100,24 @@ class Budget:
     # --- AIMD ------------------------------------------------------------------------------
 
     def throttled(self) -> None:
-        """Graph answered 429: halve the rate (once per burst)."""
+        """Graph answered 429: halve the rate, once per window (a burst is one cut)."""
         now = self._clock.monotonic()
+        self._grow()  # quiet windows before this 429 count first
         self._quiet_since = now
-        if self._last_cut is not None and now - self._last_cut < THROTTLE_COOLDOWN:
+        if self._last_cut is not None and now - self._last_cut < self.window:
             return
         self._last_cut = now
-        self._limit = max(self._floor, self._limit / 2)
+        self._limit = max(self._floor, self._limit * DECREASE)
         self.counters["cuts"] += 1
 
     def _grow(self) -> None:
         now = self._clock.monotonic()
         while now - self._quiet_since >= self.window:
             self._quiet_since += self.window
-            if self._limit < self.max_requests:
-                self._limit = min(float(self.max_requests), self._limit * (1 + self._growth))
+            if self._limit >= self.max_requests:
+                self._quiet_since = now  # at the maximum: nothing to regrow, stop counting windows
+                break
+            self._limit = min(float(self.max_requests), self._limit * INCREASE)
 
     # --- granting --------------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ Every call goes through ``_call``, which owns retries and error translation:
 
 - 429/500/502/503/504 are retried, honouring ``Retry-After`` (fractional seconds allowed), else
   exponential backoff with jitter from the injected rng, sleeping on the injected clock; each 429 is
-  reported to ``on_throttle`` so the budget can cut (AIMD). Exhausted: ``GraphThrottled``.
+  reported to ``on_throttle`` so the budget can cut (AIMD). Exhausted: ``GraphThrottled`` (its
+  ``status`` tells a 429 from a 5xx). A 429's Retry-After is waited by the request that got it,
+  exactly; other requests are not held (each worker waits out its own 429, so at most one request
+  per worker reaches a throttling Graph per Retry-After).
 - 401: the token is invalidated and the call retried once with a fresh one, then ``GraphAuthError``.
 - 403: a missing permission, ``GraphAuthError`` at once.
 - other 4xx: ``GraphError`` with Graph's error code and request-id, never retried.

@@ -28,11 +28,15 @@ place:
   after the restart such a session or preferred presence is re-sent at once if still wanted (every
   write is idempotent) or cleared blindly if not (our own session always may be), never trusted
   until its next refresh. A write that failed stays unconfirmed the same way.
-- **Outcomes** (``outcome``): ok -> CONNECTED; throttled/unavailable -> TRANSIENT_DISCONNECT, every
-  worker pauses a jittered exponential backoff (ceilings 2, 4 ... 60 s) and the person is retried
-  first; auth -> BAD_CREDENTIALS with the ``bad_credentials`` alarm and a fixed ``auth_pause``; any
-  other 4xx -> the person is failed and not retried until an intent that differs, and after
-  ``quarantine_after`` failures quarantined for ``quarantine_backoff`` seconds (then retried).
+- **Outcomes** (``outcome``): ok -> CONNECTED; a 429 (after the client's retries, each waiting
+  Graph's Retry-After) -> the person is retried first, paced by the budget (cut by the 429s), and no
+  tenant pause: none can outlast a Retry-After; a 5xx or a dropped connection ->
+  TRANSIENT_DISCONNECT and *that person* backs off (jittered exponential, ceilings 2, 4 ... 60 s,
+  reset by their next success) while everyone else goes on; auth -> BAD_CREDENTIALS with the
+  ``bad_credentials`` alarm and a growing tenant pause (``AUTH_BACKOFF``: the first retry within a
+  minute, then doubling to 15 minutes), cut short by ``retry_now`` (the credential file changed,
+  SIGHUP); any other 4xx -> the person is failed and not retried until an intent that differs, and
+  after ``quarantine_after`` failures quarantined for ``quarantine_backoff`` seconds (then retried).
 - **DND capability**: the first DoNotDisturb/Presenting write answered 400 (while support is not
   confirmed) switches the tenant to Busy/InACall, raises ``dnd_presenting_unsupported`` and is
   remembered; the first one accepted confirms support.
@@ -67,12 +71,12 @@ ALARM_BAD_CREDENTIALS: Final = "bad_credentials"
 RESTORE_GRACE: Final = 60.0  # seconds
 RESTORE_MARGIN: Final = 120.0  # seconds before the restored session's expiry
 DEFAULT_PREFERRED_EXPIRY: Final = timedelta(hours=8)
-TRANSIENT_BACKOFF: Final = (2.0, 60.0)  # seconds: first ceiling, cap
+TRANSIENT_BACKOFF: Final = (2.0, 60.0)  # seconds: one person's first ceiling, cap
+AUTH_BACKOFF: Final = (60.0, 900.0)  # seconds: the tenant's first ceiling (a delay in [30, 60]), cap
 IN_FLIGHT_RECHECK: Final = 0.05  # seconds: a person queued while a call of theirs is in flight
 REFRESH_IN_FLIGHT_RECHECK: Final = 0.5  # seconds: a refresh due while a write of theirs is in flight
 RECOUNT_EVERY: Final = 1.0  # seconds between walks over every person to count live sessions
 _NEVER = float("-inf")
-_TRANSIENT = frozenset({Result.THROTTLED, Result.UNAVAILABLE})
 
 
 class _Mode(IntEnum):
@@ -108,6 +112,8 @@ class _Person:
     failed_intent: TeamsIntent | None = None
     failures: int = 0
     quarantined_until: float | None = None
+    retries: int = 0  # 5xx / dropped connections in a row (their own backoff)
+    retry_at: float = _NEVER  # no write for this person before (their backoff)
     wrote_at: tuple[float, float] = (_NEVER, _NEVER)  # the last two writes
 
 
@@ -142,7 +148,7 @@ class Planner:
         session_expiry: timedelta = timedelta(minutes=15),
         refresh_interval: float = 240.0,
         presenting_supported: bool | None = None,
-        auth_pause: float = 900.0,
+        auth_backoff: tuple[float, float] = AUTH_BACKOFF,
         quarantine_backoff: float = 3600.0,
         quarantine_after: int = 3,
         flap_window: float = 1.0,
@@ -152,7 +158,6 @@ class Planner:
         self.expiry = session_expiry
         self.interval = refresh_interval
         self.presenting_supported = presenting_supported
-        self.auth_pause = auth_pause
         self.quarantine_backoff = quarantine_backoff
         self.quarantine_after = quarantine_after
         self.flap_window = max(0.0, flap_window)
@@ -161,7 +166,8 @@ class Planner:
         self.alarms: set[str] = set()
         self.live = 0  # live sessions at the last recount
         self._last_recount = _NEVER
-        self._backoff = Backoff(*TRANSIENT_BACKOFF, rng=rng or random.Random())
+        self._rng = rng or random.Random()
+        self._auth_backoff = Backoff(*auth_backoff, rng=self._rng)
         self._people: dict[str, _Person] = {}
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
@@ -274,6 +280,9 @@ class Planner:
             if not self._needs_work(person, now):
                 person.dirty_since = None
                 continue
+            if person.retry_at > now:  # backing off after a 5xx or a drop: their timer looks again
+                self._timers.schedule(person.id, person.retry_at)
+                continue
             if (held_until := person.wrote_at[0] + self.flap_window) > now:
                 self.counters["writes_held"] += 1  # flapping: the timer looks again when allowed
                 self._timers.schedule(person.id, held_until)
@@ -384,6 +393,10 @@ class Planner:
             )
             return Effects(notes=(note,))
         turn.error = outcome.result
+        if turn.mode is not _Mode.RELEASE and self._person_backs_off(outcome):
+            person.retries += 1
+            backoff = Backoff(*TRANSIENT_BACKOFF, rng=self._rng, attempt=person.retries - 1)
+            person.retry_at = now + backoff.next()
         if turn.mode is _Mode.RELEASE:
             if outcome.result is Result.AUTH:
                 return self.tenant_outcome(outcome, now)
@@ -395,31 +408,43 @@ class Planner:
             return Effects(notes=(note,))
         if outcome.result is Result.REFUSED:
             return Effects(notes=self._person_failed(person, outcome, now))
+        retry_at = max(now, person.retry_at)
         if turn.mode is _Mode.REFRESH:
-            self._refreshes.schedule(person.id, now)  # again once the pause is over
-        return self.tenant_outcome(outcome, now)
+            self._refreshes.schedule(person.id, retry_at)  # again after their backoff or the pause
+        return self.tenant_outcome(outcome, now, retry_in=retry_at - now)
 
-    def tenant_outcome(self, outcome: Outcome, now: float) -> Effects:
+    def tenant_outcome(self, outcome: Outcome, now: float, *, retry_in: float = 0.0) -> Effects:
         """An outcome that speaks for the tenant (also the start-up credential check)."""
         if outcome.result is Result.OK:
-            self._backoff.reset()
+            self._auth_backoff.reset()
             return Effects(health=self._health_to(Health.CONNECTED, "Graph calls succeed"))
         if outcome.result is Result.AUTH:
             self.counters["auth_errors"] += 1
-            self.pause_until = now + self.auth_pause
+            pause = self._auth_backoff.next()
+            self.pause_until = now + pause
             detail = (
-                f"{outcome.detail}; pausing {self.auth_pause:.0f} s"
-                " (check the credential and Presence.ReadWrite.All)"
+                f"{outcome.detail}; retrying in {pause:.0f} s, or at once when the credential file"
+                " changes or on SIGHUP (check the credential and Presence.ReadWrite.All)"
             )
             return Effects(health=self._health_to(Health.BAD_CREDENTIALS, detail))
         self.counters["transient_errors"] += 1
-        pause = self._backoff.next()
-        self.pause_until = max(self.pause_until, now + pause)
-        return Effects(
-            health=self._health_to(
-                Health.TRANSIENT_DISCONNECT, f"{outcome.detail}; retrying in {pause:.0f} s"
-            )
-        )
+        detail = f"{outcome.detail}; retrying in {retry_in:.0f} s" if retry_in >= 1 else outcome.detail
+        return Effects(health=self._health_to(Health.TRANSIENT_DISCONNECT, detail))
+
+    def retry_now(self, now: float) -> bool:
+        """End a BAD_CREDENTIALS pause at once (the credential changed, or SIGHUP); True if one ended."""
+        if self.health is not Health.BAD_CREDENTIALS or self.pause_until <= now:
+            return False
+        self.pause_until = now
+        return True
+
+    @staticmethod
+    def _person_backs_off(outcome: Outcome) -> bool:
+        """A 5xx or a dropped connection is that request's trouble: its person backs off. A 429 was
+        already waited out by its request (Retry-After) and cut the budget: the person goes again."""
+        if outcome.result is Result.UNAVAILABLE:
+            return True
+        return outcome.result is Result.THROTTLED and outcome.status != 429
 
     def finish(self, person_id: str, now: float, wall: datetime) -> PublishedRecord | None:
         """The pass is over (or cancelled); returns a record to persist (release forgets the intent)."""
@@ -431,8 +456,8 @@ class Planner:
         if turn.mode is _Mode.WRITE and turn.error is None and turn.stage is _Stage.DONE:
             person.failures = 0
             person.failed = None
-        if turn.mode is _Mode.WRITE and turn.error in _TRANSIENT | {Result.AUTH}:
-            self._enqueue(person, now, front=True)
+        if turn.mode is _Mode.WRITE and turn.error in (Result.THROTTLED, Result.UNAVAILABLE, Result.AUTH):
+            self._enqueue(person, now, front=True)  # first again (their backoff, if any, still holds)
         if self._needs_work(person, now):
             self._enqueue(person, now)
         elif turn.mode is _Mode.WRITE and person.failed_intent is None:
@@ -512,6 +537,7 @@ class Planner:
         self, person: _Person, turn: _Turn, call: Call, outcome: Outcome, now: float, wall: datetime
     ) -> Effects:
         notes: list[Note] = []
+        person.retries, person.retry_at = 0, _NEVER
         if call.op is not Op.READ_PRESENCE:
             person.last_request_id = outcome.request_id
         if call.op is Op.SET_PRESENCE:

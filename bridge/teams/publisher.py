@@ -25,7 +25,7 @@ from bridge.teams.graph_calls import send
 from bridge.teams.ownership import PublishedRecord, PublishedStore
 from bridge.teams.persist import RecordWriter
 from bridge.teams.plan_types import Call, Effects, Op, Outcome, PublishView, Result
-from bridge.teams.planner import Planner
+from bridge.teams.planner import AUTH_BACKOFF, Planner
 from bridge.teams.release import RELEASE_RETRY_FOR, Released, release_rounds
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Publisher:
         refresh_interval: float = 240.0,
         presenting_supported: bool | None = None,
         workers: int = 4,
-        auth_backoff: float = 900.0,
+        auth_backoff: tuple[float, float] = AUTH_BACKOFF,
         quarantine_backoff: float = 3600.0,
         quarantine_after: int = 3,
         flap_window: float = 1.0,
@@ -55,14 +55,13 @@ class Publisher:
     ) -> None:
         self.tenant, self._session_id, self._workers = tenant, client_id, max(1, workers)
         self._graph, self._budget, self._store, self._clock = graph, budget, store, clock
-        self._flap_window = max(0.0, flap_window)
-        self._rng = rng or random.Random()
+        self._flap_window, self._rng = max(0.0, flap_window), rng or random.Random()
         self._plan = Planner(
             tenant=tenant,
             session_expiry=session_expiry,
             refresh_interval=refresh_interval,
             presenting_supported=presenting_supported,
-            auth_pause=auth_backoff,  # a fixed long pause: a refused credential needs a person, not retries
+            auth_backoff=auth_backoff,
             quarantine_backoff=quarantine_backoff,
             quarantine_after=quarantine_after,
             flap_window=self._flap_window,
@@ -94,6 +93,13 @@ class Publisher:
         if self._plan.desire(person_id, intent, cause, self._clock.monotonic()):
             self._work.set()
 
+    def retry_credentials(self) -> bool:
+        """A refused credential is tried again now (its file changed, SIGHUP), not after the pause."""
+        if retry := self._plan.retry_now(self._clock.monotonic()):
+            self._work.set()
+            self._refresh_wake.set()
+        return retry
+
     def view(self, person_id: str) -> PublishView:
         return self._plan.view(person_id, self._clock.monotonic())
 
@@ -116,14 +122,14 @@ class Publisher:
             log.warning("tenant %s: state store unreadable, starting blind: %s", self.tenant, exc)
             return 0
         for record in self._plan.restore(records.values(), self._clock.monotonic(), self._clock.now()):
-            self._save(record)
+            self._writer.save(record)
         self._recount_live(force=True)
         log.info("tenant %s: reconciled %d people from the state store", self.tenant, len(records))
         return len(records)
 
     async def run(self) -> None:
         """Publish until cancelled (write and refresh workers)."""
-        await self._check_credentials()
+        await self.check_credentials()
         self.reconcile()
         async with asyncio.TaskGroup() as group:
             for n in range(self._workers):
@@ -164,7 +170,7 @@ class Publisher:
         finally:
             record = self._plan.finish(person_id, self._clock.monotonic(), self._clock.now())
             if record is not None:
-                self._save(record)
+                self._writer.save(record)
         return sent
 
     # --- workers ----------------------------------------------------------------------------------
@@ -201,7 +207,7 @@ class Publisher:
         await self._budget.acquire(call.kind)
         start = self._plan.begin(call, self._clock.monotonic(), self._clock.now())
         if start.save is not None:
-            self._save(start.save)
+            self._writer.save(start.save)
         if not start.send:
             return Outcome()
         try:
@@ -211,7 +217,8 @@ class Publisher:
         self._apply(self._plan.outcome(call, outcome, self._clock.monotonic(), self._clock.now()))
         return outcome
 
-    async def _check_credentials(self) -> None:
+    async def check_credentials(self) -> None:
+        """Fetch a token (no presence budget spent): CONNECTED, or BAD_CREDENTIALS with its pause."""
         outcome = Outcome()
         try:
             await self._graph.ensure_token()
@@ -223,16 +230,13 @@ class Publisher:
         for note in effects.notes:
             log.log(note.level, note.message, *note.args)
         if effects.save is not None:
-            self._save(effects.save)
+            self._writer.save(effects.save)
         if effects.health is not None:
             self._health.set(*effects.health)
 
     def _tell_listeners(self, health: Health, _detail: str) -> None:
         for listener in self.health_listeners:
             listener(health)
-
-    def _save(self, record: PublishedRecord) -> None:
-        self._writer.save(record)
 
     def _current(self, person_id: str) -> PublishedRecord:
         return self._plan.record(person_id, self._clock.monotonic(), self._clock.now())

@@ -52,3 +52,12 @@ async def send(service_adapter: object, extension: str, **fields: object) -> Non
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         response.raise_for_status()
+
+
+async def post(adapter: object, body: object) -> httpx.Response:
+    """POST a CTI body to a running generic CTI adapter's HTTP listener, with the rig's token."""
+    host, port = adapter.http_address  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+        return await client.post(
+            f"http://{host}:{port}/cti/events", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+        )

@@ -134,10 +134,12 @@ async def test_missing_permission_is_bad_credentials_without_a_retry_loop(
         await rig.settle(600, step=5)
         assert rig.pub.health is Health.BAD_CREDENTIALS
         assert "bad_credentials" in rig.pub.alarms
-        assert rig.fake.requests <= 2  # one refused write each, no loop
+        # no loop: one write per pause, the pauses at least 30, 60, 120, 240 s (planner.AUTH_BACKOFF),
+        # so 600 s hold the first two writes and at most four retries
+        assert rig.fake.requests <= 6
         assert sum("BAD_CREDENTIALS" in r.getMessage() for r in caplog.records) == 1
         rig.fake.faults.clear()
-        await rig.settle(600, step=5)  # after the long backoff it tries again and recovers
+        await rig.settle(900, step=5)  # after the backoff (at most 15 minutes) it tries again and recovers
         assert rig.pub.health is Health.CONNECTED
         assert rig.fake.session("gina", CLIENT_ID) == IN_A_CALL
 

@@ -162,3 +162,14 @@ async def test_still_serving_after_every_kind_of_rejection(cti: Running) -> None
     response = await post(cti.adapter, {"extension": "1001", "line": "idle"})
     assert response.status_code == 202
     assert cti.adapter.health == Health.CONNECTED
+
+
+async def test_two_authorization_headers_are_400_not_first_wins(cti: Running) -> None:
+    """A proxy that adds its own Authorization must not make us pick one silently."""
+    headers = [("Authorization", f"Bearer {TOKEN}"), ("Authorization", "Bearer something-else")]
+    async with httpx.AsyncClient() as client:
+        response = await client.post(url(cti.adapter), json={"extension": "1001"}, headers=headers)
+    assert response.status_code == 400
+    assert "one Authorization header" in response.json()["error"]
+    await cti.clock.settle()
+    assert cti.events.canonical == []

@@ -124,6 +124,10 @@ def test_agent_partial_object_defaults_the_rest() -> None:
         ({"extension": "1001", "agent": {"paused": "yes"}}, 0, "agent.paused", "true or false"),
         ({"extension": "1001", "agent": {"reason": 5}}, 0, "agent.reason", "string"),
         ({"extension": "10\n01"}, 0, "extension", "control"),
+        # a reason is shown on the status page and in logs, and may go to the PBX as a pause reason
+        ({"extension": "1001", "agent": {"reason": "lunch\n{\"forged\": 1}"}}, 0, "agent.reason", "control"),
+        ({"extension": "1001", "agent": {"reason": "\u001b[31mred"}}, 0, "agent.reason", "control"),
+        ({"extension": "1001", "agent": {"reason": "a\u0000b"}}, 0, "agent.reason", "control"),
     ],
 )
 def test_schema_error_names_index_and_field(

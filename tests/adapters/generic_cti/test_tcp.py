@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable
 
 from adapters.base import Health
-from adapters.generic_cti.tcp_ingress import AUTH_TIMEOUT_SECONDS
+from adapters.generic_cti.tcp_ingress import AUTH_TIMEOUT_SECONDS, LOGIN_ACK
+from bridge.kit.listen_limits import TCP_DEFAULTS
 from bridge.model import LineState, StateChange, Toggle
 from tests.adapters.generic_cti.conftest import Running
-from tests.adapters.generic_cti.harness import TcpClient, key, tcp_login
+from tests.adapters.generic_cti.harness import TOKEN, TcpClient, key, tcp_login
 
 
 async def test_handshake_then_events_are_acked_and_emitted(cti: Running) -> None:
@@ -140,8 +141,38 @@ async def test_silent_connection_is_closed_after_the_auth_timeout(cti: Running) 
     assert cti.adapter.counters["bad_token"] == 1
 
 
-async def test_authenticated_connection_may_stay_idle(cti: Running) -> None:
+async def test_authenticated_connection_stays_while_it_keeps_alive_and_closes_when_silent(
+    cti: Running,
+) -> None:
+    """A logged-in PBX may sit quiet for up to ``idle_timeout_seconds`` (900 s by default), blank
+    lines keep it alive; silent longer, it is closed (5,000 idle connections were held for ever)."""
+    idle = TCP_DEFAULTS.idle_timeout_seconds
     client = await tcp_login(cti.adapter)
-    await cti.clock.advance(3600)
+    for _ in range(4):  # an hour in all, with a keep-alive every quarter
+        await cti.clock.advance(idle - 5)
+        client.writer.write(b"\n")
+        await client.writer.drain()
+        await cti.clock.settle()
+    assert await client.send(b'{"extension": "1001"}') == {"ok": True, "accepted": 1, "ignored": []}
+    await cti.clock.advance(idle + 1)
+    assert await client.closed_by_peer()
+    await client.close()
+    assert cti.adapter.counters["tcp_idle_timeouts"] == 1
+
+
+async def test_blank_lines_before_the_token_are_keep_alives(cti: Running) -> None:
+    client = await TcpClient.connect(cti.adapter)
+    client.writer.write(b"\n\r\n")
+    assert await client.send(json.dumps({"token": TOKEN}).encode()) == LOGIN_ACK
     assert await client.send(b'{"extension": "1001"}') == {"ok": True, "accepted": 1, "ignored": []}
     await client.close()
+    assert cti.adapter.counters["bad_token"] == 0
+
+
+async def test_a_duplicated_token_key_is_refused(cti: Running) -> None:
+    client = await TcpClient.connect(cti.adapter)
+    line = f'{{"token": "wrong-token-here", "token": "{TOKEN}"}}'.encode()
+    assert await client.send(line) == {"ok": False, "error": "unauthorized"}
+    assert await client.closed_by_peer()
+    await client.close()
+    assert cti.adapter.counters["bad_token"] == 1
