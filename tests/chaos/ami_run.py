@@ -14,7 +14,8 @@ Invariants added at every quiescent point (``teams_oracle`` says what is right, 
    DND and its hint device, the queue pause with our reason), and nothing of ours unrecorded;
 6. each has a live reason: the routable state is README's row for what Teams shows (or, where our
    own session explains it, one the person's Teams showed), PBX DND only for Bob and only with a
-   Teams DND, and the person's own DND is never switched off by us;
+   Teams DND, never again once he switched it off during that Teams DND (until Teams changes),
+   and the person's own DND is never switched off by us;
 7. nothing we wrote to the PBX reached Teams (our session is the PBX -> Teams oracle's, which only
    knows the person's own DND);
 8. AMI writes per person within bounds (two per Teams or PBX change, plus two per restart, release
