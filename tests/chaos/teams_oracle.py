@@ -70,7 +70,7 @@ class Watch:
         for ours in OUR_SESSIONS:
             sessions = [*own, *([ours] if ours is not None else [])]
             shown = teams_shows(sessions, preferred)
-            if sessions and not explained(shown, ours):
+            if not explained(shown, ours):  # no session at all: Offline, "clear what we set"
                 self.since.add(routable(shown))
             self.rows_since_off.add(routable(shown))  # with no session at all too: Offline
 

@@ -187,3 +187,16 @@ def test_pbx_dnd_readme_wants(steps: list[tuple[object, ...]], forbidden: bool, 
     assert watch.dnd_required(accepted) == required
     if forbidden:
         assert not watch.dnd_allowed(accepted)
+
+
+def test_signing_out_of_teams_with_no_session_of_ours_may_clear_what_we_set() -> None:
+    """Seed 1721: Dave's own Teams was presenting (the PBX held ``presenting``); he signed out while
+    we held no session: Teams showed Offline, so the watcher rightly cleared (README: "Offline ...
+    clear what we set"). Our DND session later explains what Teams shows, so the PBX keeps none;
+    the check must count the no-session moment among the rows Teams showed."""
+    watch = Watch()
+    watch.teams_changed([PRESENTING], None)
+    watch.checked("presenting", frozenset({"presenting"}))
+    watch.teams_changed([], None)  # signed out
+    watch.teams_changed([IN_A_CALL], None)  # back with a Teams call; ours is DoNotDisturb/Presenting
+    assert "none" in watch.accepted(PRESENTING, PRESENTING)
