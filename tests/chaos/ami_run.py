@@ -32,6 +32,7 @@ from pathlib import Path
 from bridge.config import BridgeConfig, load_config_text
 from bridge.emulator.server import EmulatorHandle
 from bridge.kit.health import Health
+from bridge.runtime.store import StateStore
 from tests.chaos.ami_rig import OPTED_IN, PHONE_STATES, QUEUE_MEMBER, ChaosPbx, ami_yaml
 from tests.chaos.oracle import teams_shows
 from tests.chaos.rig import PEOPLE, Person, Violation, bounded
@@ -55,6 +56,8 @@ class AmiChaosRun(ChaosRun):
         # The adapter notices a dropped session a moment later (real loopback I/O): until then its
         # health still reads CONNECTED, and a phone change is lost, not heard (seeds 265, 365).
         self.login_due: int | None = None
+        # People whose DND key was pressed while nobody listened: the bridge learns only the outcome.
+        self.unheard_dnd: set[str] = set()
 
     # --- hooks of the CTI run ---------------------------------------------------------------
 
@@ -149,6 +152,8 @@ class AmiChaosRun(ChaosRun):
         else:
             await self.ami.press_dnd(ext, on)
         self.own_dnd[ext] = on
+        if not heard:
+            self.unheard_dnd.add(ext)
         if heard:
             await self.clock.settle()
             if not astdb_only:  # an AstDB-only change is reported by the next poll: at the check
@@ -193,6 +198,7 @@ class AmiChaosRun(ChaosRun):
             await bounded(lambda: True, "a step")
         else:
             raise Violation(f"the AMI adapter did not reconnect ({adapter.health})")
+        self._unheard_dnd_outcome(service.store)
         now = self.clock.monotonic()
         for person in PEOPLE:
             state = self.ami.devices[f"PJSIP/{person.extension}"]
@@ -212,10 +218,26 @@ class AmiChaosRun(ChaosRun):
         elif not self._listening:
             await self._reconnected()
 
+    def _unheard_dnd_outcome(self, store: StateStore) -> None:
+        """A DND of ours switched off and on again while nobody listened leaves the PBX as we set
+        it: AstDB and every hint read the same (``*78`` writes what we write), so the bridge rightly
+        takes it for ours still (docs/teams-to-pbx.md "Restarts"); so does the check (seed 2613)."""
+        owned = {o.extension for o in store.load_owned() if o.what == "dnd"}
+        for ext in sorted(self.unheard_dnd):
+            if self.own_dnd[ext] and ext in owned and self.ami.dnd_on(ext):
+                self._step(f"pbx {ext}: DND as our record says, unseen presses in between: ours")
+                self.own_dnd[ext] = False
+        self.unheard_dnd.clear()
+
     async def release(self) -> None:
         if not self.ami.running:
             self._step("asterisk starts (release needs it)")
             await self.ami.up()
+        if self.bridge.service is not None:
+            self._unheard_dnd_outcome(self.bridge.service.store)
+        else:
+            with StateStore(self.bridge.config.state.path) as store:
+                self._unheard_dnd_outcome(store)
         await super().release()
 
     def _released(self, said: str) -> None:
