@@ -74,18 +74,25 @@ def _everything_mapped(_key: EndpointKey) -> bool:
     return True
 
 
+def _nothing_watched(_adapter: str) -> frozenset[str]:
+    return frozenset()
+
+
 @dataclass(frozen=True)
 class AdapterDeps:
     """Everything an adapter gets from the runtime (nothing is read from globals).
 
     ``mapped`` says whether the configuration routes an endpoint to anyone (a listener answers
     events about other endpoints as ``ignored``; a connection adapter may skip them);
-    ``metrics`` is the service's one registry (``bridge.kit.metrics``).
+    ``watched`` names the extensions people's endpoints on the named adapter carry (an adapter that
+    must subscribe per extension, such as a SIP watcher, asks it at start); ``metrics`` is the
+    service's one registry (``bridge.kit.metrics``).
     """
 
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
     mapped: Callable[[EndpointKey], bool] = _everything_mapped
+    watched: Callable[[str], frozenset[str]] = _nothing_watched
     metrics: Metrics = field(default_factory=Metrics)
 
 

@@ -98,18 +98,23 @@ async def live_bridge(
     *,
     budget_requests: int = 1200,
     emulator_limit: int = 1500,
+    mapping: str = "",
 ) -> AsyncIterator[Live]:
+    """``mapping``: a top-level ``mapping:`` section added to the bridge's YAML, as written."""
     config_emu = EmulatorConfig(users=users(population), rate_limit=emulator_limit)
     with tempfile.TemporaryDirectory(prefix="presence-bridge-bench-") as tmp:
         async with run_emulator(config_emu, clock=clock, state_dir=Path(tmp)) as handle:
-            text = config_yaml(
-                population,
-                authority=handle.base_url,
-                graph_url=handle.graph_url,
-                ca_file=handle.ca_file,
-                budget_requests=budget_requests,
-                state_path=str(Path(tmp) / "state.db"),
-                cti_token=CTI_TOKEN,
+            text = (
+                config_yaml(
+                    population,
+                    authority=handle.base_url,
+                    graph_url=handle.graph_url,
+                    ca_file=handle.ca_file,
+                    budget_requests=budget_requests,
+                    state_path=str(Path(tmp) / "state.db"),
+                    cti_token=CTI_TOKEN,
+                )
+                + mapping
             )
             config = load_config_text(text, "<benchmark>", environ={})
             async with running_service(config, clock) as service:

@@ -9,6 +9,11 @@ Calls (bar: exactly 2, setPresence then clearPresence; calls shorter than the 4-
 answered call (ring, answer, hang up), call with hold/resume, conference, call turned conference,
 DND on/off.
 
+Away on/off with ``mapping.away_preferred`` (issue 16; bar: exactly 2, setUserPreferredPresence then
+clearUserPreferredPresence; the clear is read first, a read is not a write): its person has a Teams
+desktop signed in and Available, as the option is meant for, so the preferred Away shows. The
+bridge's mapping switches the option on globally; only this scenario sends away.
+
 Flapping bursts (bar: at most 2): 100 events for one person within one second (10 ms apart on the
 clock), alternating two states, starting idle: in_call/idle (off-hook flaps, call waiting,
 transfers), ringing/idle, on_hold/in_call, DND on/off, dialing/idle. After every event the bridge is
@@ -37,9 +42,13 @@ from benchmarks.results import Bar, Result
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from bridge.kit.clock import FakeClock
 from bridge.model import EndpointKey, LineState, StateChange, Toggle
+from bridge.presence import AVAILABLE
 
 NAME = "writes_per_call"
 CALL_BAR = Bar("==", 2)
+AWAY_BAR = Bar("==", 2)
+AWAY_TOGGLE = "away_toggle"
+AWAY_MAPPING = "mapping: {away_preferred: true, away_preferred_expiry: PT8H}\n"
 FLAP_BAR = Bar("<=", 2)
 BURST_EVENTS = 100
 BURST_SECONDS = 1.0
@@ -66,6 +75,7 @@ CALLS: dict[str, tuple[Fields, ...]] = {
     ),
     "dnd_toggle": ({"dnd": True}, {"dnd": False}),
 }
+AWAY_EVENTS: tuple[Fields, ...] = ({"away": True}, {"away": False})
 
 # name -> the two alternating states (the first one first)
 FLAPS: dict[str, tuple[Fields, Fields]] = {
@@ -91,10 +101,18 @@ def scenarios(burst_events: int) -> dict[str, tuple[tuple[Fields, ...], float]]:
     return out
 
 
+def measured(burst_events: int) -> dict[str, tuple[tuple[Fields, ...], float]]:
+    """Every scenario played: ``scenarios`` (fed to the naive bridge event by event, as is) and the
+    away on/off cycle (which the naive bridge ignores, as such integrations do)."""
+    return {**scenarios(burst_events), AWAY_TOGGLE: (AWAY_EVENTS, 0.0)}
+
+
 def change(endpoint: EndpointKey, fields: Fields) -> StateChange:
     """The canonical event a CTI body of ``fields`` stands for (what the naive bridge is fed)."""
     if "dnd" in fields:
         return StateChange(endpoint, dnd=Toggle.ON if fields["dnd"] else Toggle.OFF)
+    if "away" in fields:
+        return StateChange(endpoint, away=Toggle.ON if fields["away"] else Toggle.OFF)
     return StateChange(endpoint, line=LineState(fields["line"]))
 
 
@@ -144,17 +162,27 @@ def _pairs(population: tuple[Person, ...], count: int) -> Iterator[tuple[Person,
 
 async def measure(burst_events: int = BURST_EVENTS) -> dict[str, tuple[list[str], list[str]]]:
     """name -> (our writes, the naive bridge's writes), as the emulator accepted them."""
-    plan = scenarios(burst_events)
+    plan = measured(burst_events)
     population = people(2 * len(plan))
     clock = FakeClock(datetime.now(UTC))
     seen: dict[str, tuple[list[str], list[str]]] = {}
-    async with live_bridge(population, clock) as live:
+    async with live_bridge(population, clock, mapping=AWAY_MAPPING) as live:
         trust = ssl.create_default_context(cafile=str(live.handle.ca_file))
         async with httpx.AsyncClient(verify=trust, trust_env=False, timeout=10.0) as client:
             naive = await _naive_bridge(live, client)
             for (ours, theirs), (name, (events, step)) in zip(
                 _pairs(population, len(plan)), plan.items(), strict=True
             ):
+                if name == AWAY_TOGGLE:
+                    for person in (ours, theirs):  # a Teams desktop signed in, Available
+                        live.emulator.state.set_session(
+                            person.object_id,
+                            "teams-desktop",
+                            AVAILABLE,
+                            clock.now(),
+                            expires_in=None,
+                            fades=False,
+                        )
                 await _play(live, clock, naive, (ours, theirs), events, step)
                 seen[name] = (live.writes(ours.object_id), live.writes(theirs.object_id))
     return seen
@@ -170,17 +198,20 @@ def _summary(writes: list[str]) -> str:
 def run(quick: bool = False) -> list[Result]:
     burst = QUICK_BURST_EVENTS if quick else BURST_EVENTS
     seen = asyncio.run(measure(burst))
-    plan = scenarios(burst)
+    plan = measured(burst)
     results: list[Result] = []
     for name, (ours, _) in seen.items():
         events = len(plan[name][0])
         if name in CALLS:
             bar: Bar | None = CALL_BAR
+        elif name == AWAY_TOGGLE:
+            bar = AWAY_BAR
         elif name in FLAPS:
             bar = FLAP_BAR
         else:
             bar = None
-        note = _summary(ours) if name in CALLS else f"{events} events 10 ms apart: {_summary(ours)}"
+        one_by_one = name in CALLS or name == AWAY_TOGGLE
+        note = _summary(ours) if one_by_one else f"{events} events 10 ms apart: {_summary(ours)}"
         extra = {"events": float(events)}
         results.append(Result(NAME, name, float(len(ours)), "writes", bar, note=note, extra=extra))
     for name, (_, naive) in seen.items():

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, create_m
 
 from bridge.kit.config_types import ConfigModel
 from bridge.mapping import (
-    DND_PREFERRED_MAX,
     LINE_TO_TEAMS,
+    PREFERRED_EXPIRY_MAX,
     Action,
     Directive,
     MappingResolutionError,
@@ -74,7 +74,7 @@ RingingRowAction = Annotated[
     _AS_TEXT,
 ]
 Seconds = Annotated[float, Field(ge=0, le=3600)]
-PreferredExpiry = Annotated[timedelta, Field(gt=timedelta(0), le=DND_PREFERRED_MAX)]
+PreferredExpiry = Annotated[timedelta, Field(gt=timedelta(0), le=PREFERRED_EXPIRY_MAX)]
 
 # One optional field per LineState, generated from the enum so the two can never disagree.
 LineOverrides: type[BaseModel] = create_model(  # type: ignore[call-overload]
@@ -98,6 +98,8 @@ class MappingOverrides(ConfigModel):
     dnd_preferred: bool | None = None
     dnd_preferred_expiry: PreferredExpiry | None = None
     away: SessionOrNone | None = None
+    away_preferred: bool | None = None
+    away_preferred_expiry: PreferredExpiry | None = None
     ringing_personal: SessionOrNone | None = None
     agent_wrapup: SessionOrNone | None = None
 
@@ -114,6 +116,9 @@ class MappingConfig(MappingOverrides):
 PersonMapping = MappingOverrides
 
 
+# The opt-in switches that set a user-preferred presence; each needs ``<switch>_expiry``.
+PREFERRED_SWITCHES = ("dnd_preferred", "away_preferred")
+
 _SCALAR_KEYS = (
     "dialing_delay",
     "idle_hold",
@@ -122,6 +127,8 @@ _SCALAR_KEYS = (
     "dnd_preferred",
     "dnd_preferred_expiry",
     "away",
+    "away_preferred",
+    "away_preferred_expiry",
     "ringing_personal",
     "agent_wrapup",
 )
@@ -134,7 +141,8 @@ def resolve_table(
 ) -> MappingTable:
     """Merge person over adapter over global over defaults. Pure; cache the result per key.
 
-    Raises MappingResolutionError when dnd_preferred ends up true without an expiry.
+    Raises MappingResolutionError when dnd_preferred or away_preferred ends up true without its
+    expiry (a preferred presence of ours must lapse by itself: PREFERRED_SWITCHES).
     """
     layers: list[MappingOverrides] = []
     if global_cfg is not None:
@@ -157,8 +165,9 @@ def resolve_table(
             if value is not None:
                 values[key] = value
     table = MappingTable(line=MappingProxyType(line), **values)
-    if table.dnd_preferred and table.dnd_preferred_expiry is None:
-        raise MappingResolutionError("dnd_preferred needs dnd_preferred_expiry (at most PT12H)")
+    for switch in PREFERRED_SWITCHES:
+        if getattr(table, switch) and getattr(table, f"{switch}_expiry") is None:
+            raise MappingResolutionError(f"{switch} needs {switch}_expiry (at most PT12H)", switch)
     return table
 
 

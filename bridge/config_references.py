@@ -118,15 +118,16 @@ def ignored_context_problems(people: Sequence[_Person], ignored: IgnoredContexts
 def table_problems(
     mapping: MappingConfig, adapters: Sequence[str], people: Sequence[_Person], tables: TableCache
 ) -> list[Problem]:
-    """Every table in use resolves (dnd_preferred has its expiry), reported where it is set."""
+    """Every table in use resolves (dnd_preferred, away_preferred have their expiry), reported where
+    it is set."""
     found: list[Problem] = []
     for name in (None, *adapters):
         try:
             tables.get(name)
         except MappingResolutionError as exc:
-            where: tuple[str, ...] = ("mapping", "dnd_preferred")
-            if name is not None and name in mapping.adapters and mapping.adapters[name].dnd_preferred:
-                where = ("mapping", "adapters", name, "dnd_preferred")
+            where: tuple[str, ...] = ("mapping", exc.key)
+            if name is not None and name in mapping.adapters and getattr(mapping.adapters[name], exc.key):
+                where = ("mapping", "adapters", name, exc.key)
             if all(loc != where for loc, _ in found):
                 found.append((where, str(exc)))
     for i, person in enumerate(people):
@@ -134,6 +135,6 @@ def table_problems(
             try:
                 tables.get(name, person.mapping)
             except MappingResolutionError as exc:
-                found.append((("people", i, "mapping", "dnd_preferred"), str(exc)))
+                found.append((("people", i, "mapping", exc.key), str(exc)))
                 break
     return found

@@ -54,8 +54,7 @@ LINE_TO_TEAMS: Mapping[LineState, Action] = MappingProxyType(
 DEFAULT_DIALING_DELAY = 2.0
 DEFAULT_IDLE_HOLD = 3.0
 DEFAULT_UNKNOWN_GRACE = 120.0
-DND_PREFERRED_MAX = timedelta(hours=12)
-
+PREFERRED_EXPIRY_MAX = timedelta(hours=12)  # dnd_preferred_expiry and away_preferred_expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +69,8 @@ class MappingTable:
     dnd_preferred: bool = False
     dnd_preferred_expiry: timedelta | None = None
     away: Action = Directive.NONE
+    away_preferred: bool = False
+    away_preferred_expiry: timedelta | None = None
     ringing_personal: Action = Directive.NONE
     agent_wrapup: Action = Directive.NONE
     # Derived: sessions this table shows for a call (what the idle hold and the conference rule keep).
@@ -84,4 +85,9 @@ DEFAULT_TABLE = MappingTable(line=LINE_TO_TEAMS)
 
 
 class MappingResolutionError(ValueError):
-    """The merged table is inconsistent (e.g. dnd_preferred without an expiry)."""
+    """The merged table is inconsistent (e.g. dnd_preferred without an expiry); ``key`` names the
+    switch that needs what is missing, so the config check reports it where it is set."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key

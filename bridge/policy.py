@@ -14,7 +14,9 @@ Layers, highest precedence first (DESIGN section 5: dnd > call states > away > i
    until ``unknown_grace`` after the latest endpoint went unknown; then the ``unknown`` row applies.
    The grace keeps what is unknown, not what the PBX has just said: a previous intent showing the
    ``dnd`` row is not kept once every personal endpoint's dnd is known and none is on (a fresh
-   explicit "DND off" beats the grace for that field; the rest of the layers decide at once).
+   explicit "DND off" beats the grace for that field; the rest of the layers decide at once); and
+   the preferred Away of a kept intent follows away as the PBX reports it now (rule *away
+   preferred* below; while away is unknown, one already shown is kept).
 3. **line**: the busiest personal endpoint's row (``bridge.model.LINE_RANK``), with three rules:
    ``dialing`` shows only once it has lasted ``dialing_delay``; ``ringing`` shows ``ringing_personal``
    only for personal calls; and a conference never switches a call mid-way: when the row says the
@@ -27,6 +29,13 @@ Layers, highest precedence first (DESIGN section 5: dnd > call states > away > i
    expired ``unknown`` are not held.
 6. **away** (``away``) on any personal endpoint.
 7. otherwise: clear our session.
+
+**Away preferred** (``away_preferred``, in the table of the first personal endpoint whose away is
+on): when layer 1 does not decide, the intent also carries the user's preferred Away/Away with
+``away_preferred_expiry``, whichever of layers 2-7 decides our session. Preferred presence beats
+every session in Teams (reference section 4), so a call during it still sets Busy/InACall on our
+session (precedence unchanged: the PBX's DND beats calls beats away), while Teams keeps showing
+Away until away goes off. The DND layer never carries it: DND beats away.
 
 "No change" rows (``none``) and ``clear`` rows both fall through to the next layer. Each layer
 uses the table of the adapter whose endpoint triggered it (``table_for(adapter)``; per-person
@@ -41,6 +50,7 @@ identical states and decisions at every step.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import NamedTuple
 
 from bridge.mapping import Directive, MappingTable
@@ -57,6 +67,7 @@ from bridge.model import (
 from bridge.presence import IN_A_CALL, PRESENTING, Pair, TeamsIntent
 
 PREFERRED_DND = Pair("DoNotDisturb", "DoNotDisturb")
+PREFERRED_AWAY = Pair("Away", "Away")
 NEVER = float("-inf")  # "no such moment": earlier than any monotonic reading
 
 
@@ -192,6 +203,16 @@ def decide(
 
     table = table_for(busy_key.adapter)
     recheck: float | None = None
+    away_key = _first(personal, lambda s: s.away is Toggle.ON)
+    away_table = table_for(away_key.adapter) if away_key is not None else None
+    away = NO_AWAY
+    if away_key is not None and away_table is not None and away_table.away_preferred:
+        away = AwayPreference(
+            PREFERRED_AWAY,
+            away_table.away_preferred_expiry,
+            f"; preferred Away: away on {describe(away_key)}",
+        )
+    away_known = all(s.away is not Toggle.UNKNOWN for _, s in personal)
 
     # 2. unknown grace (with nothing to keep, the rest decides; the recheck keeps calls stable)
     if line is LineState.UNKNOWN:
@@ -201,7 +222,7 @@ def decide(
             dnd_known = all(s.dnd is not Toggle.UNKNOWN for _, s in personal)
             if previous is not None and not (dnd_known and shows_dnd(previous, table)):
                 cause = f"unknown on {where}: keeping the last state for {table.unknown_grace:g} s"
-                return Decision(previous, until, line, cause)
+                return Decision(holding(previous, table, away, away_known), until, line, cause)
             recheck = until
 
     # 3. line
@@ -225,14 +246,14 @@ def decide(
         ):
             cause += f": keeping {kept} for the ongoing call"
             action = kept
-        return _show(action, recheck, line, cause)
+        return _show(action, recheck, line, cause, away)
 
     # 4. agent wrap-up
     wrapup_key = _first(personal, lambda s: s.agent.wrapup)
     if wrapup_key is not None:
         wrapup = table_for(wrapup_key.adapter).agent_wrapup
         if isinstance(wrapup, Pair):
-            return _show(wrapup, recheck, line, f"agent wrap-up on {describe(wrapup_key)}")
+            return _show(wrapup, recheck, line, f"agent wrap-up on {describe(wrapup_key)}", away)
 
     # 5. idle hold
     held = previous.session if previous is not None else None
@@ -245,14 +266,14 @@ def decide(
         until = _latest(s.line_since for _, s in personal) + table.idle_hold
         if mono < until:
             cause = f"{line} on {where}: holding {held} for {table.idle_hold:g} s"
-            return Decision(previous, until if recheck is None else min(recheck, until), line, cause)
+            intent = holding(previous, table, away, away_known)
+            return Decision(intent, until if recheck is None else min(recheck, until), line, cause)
 
     # 6. away
-    away_key = _first(personal, lambda s: s.away is Toggle.ON)
-    if away_key is not None:
-        away = table_for(away_key.adapter).away
-        if isinstance(away, Pair):
-            return _show(away, recheck, line, f"away on {describe(away_key)}")
+    if away_key is not None and away_table is not None:
+        away_session = away_table.away if isinstance(away_table.away, Pair) else None
+        if away_session is not None or away.preferred is not None:
+            return _show(away_session, recheck, line, f"away on {describe(away_key)}", away, tail=False)
 
     # 7. idle
     return _show(None, recheck, line, f"{line} on {where}")
@@ -265,6 +286,34 @@ def shows_dnd(intent: TeamsIntent, table: MappingTable) -> bool:
         return True
     dnd = table.dnd
     return isinstance(dnd, Pair) and intent.session == dnd and dnd not in table.call_pairs
+
+
+class AwayPreference(NamedTuple):
+    """The preferred Away the PBX's away asks for now (``preferred`` None: none), and the words
+    a cause gets for it."""
+
+    preferred: Pair | None
+    expiry: timedelta | None
+    tail: str
+
+
+NO_AWAY = AwayPreference(None, None, "")  # away asks for no preferred Away
+
+
+def holding(
+    previous: TeamsIntent, table: MappingTable, away: AwayPreference, away_known: bool
+) -> TeamsIntent:
+    """``previous`` as a holding layer (unknown grace, idle hold) keeps it: its session, with the
+    preferred Away the PBX's away asks for now (one already shown stays while away is unknown); an
+    intent of the dnd layer stands whole (DND beats away). ``previous`` itself when nothing differs."""
+    if shows_dnd(previous, table):
+        return previous
+    preferred, expiry = away.preferred, away.expiry
+    if preferred is None and not away_known and previous.preferred == PREFERRED_AWAY:
+        preferred, expiry = previous.preferred, previous.preferred_expiry
+    if previous.preferred == preferred and previous.preferred_expiry == expiry:
+        return previous
+    return TeamsIntent(previous.session, preferred, expiry, previous.reason)
 
 
 def _busyness(state: EndpointState) -> int:
@@ -287,6 +336,19 @@ def _latest(moments: Iterable[float | None]) -> float:
     return max((m for m in moments if m is not None), default=NEVER)
 
 
-def _show(session: Pair | None, recheck: float | None, line: LineState, cause: str) -> Decision:
-    """A session-only decision (None: clear our session)."""
-    return Decision(TeamsIntent(session=session, reason=cause), recheck, line, cause)
+def _show(
+    session: Pair | None,
+    recheck: float | None,
+    line: LineState,
+    cause: str,
+    away: AwayPreference = NO_AWAY,
+    *,
+    tail: bool = True,
+) -> Decision:
+    """A decision for our session (None: clear it), with the preferred Away ``away`` asks for
+    (its words appended to the cause when ``tail``)."""
+    if away.preferred is None:
+        return Decision(TeamsIntent(session=session, reason=cause), recheck, line, cause)
+    if tail:
+        cause += away.tail
+    return Decision(TeamsIntent(session, away.preferred, away.expiry, cause), recheck, line, cause)

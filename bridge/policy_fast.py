@@ -42,7 +42,17 @@ from bridge.model import (
     StateChange,
     Toggle,
 )
-from bridge.policy import NEVER, PREFERRED_DND, Decision, describe, shows_dnd
+from bridge.policy import (
+    NEVER,
+    NO_AWAY,
+    PREFERRED_AWAY,
+    PREFERRED_DND,
+    AwayPreference,
+    Decision,
+    describe,
+    holding,
+    shows_dnd,
+)
 from bridge.presence import IN_A_CALL, PRESENTING, SESSION_PAIRS, Pair, TeamsIntent
 
 # One endpoint as the engine keeps it: [key, role, state], mutable so an event replaces the state in
@@ -53,7 +63,7 @@ Cell = list[Any]
 _PERSONAL = EndpointRole.PERSONAL
 _PERSONAL_CALL = CallKind.PERSONAL
 _ON = Toggle.ON
-_DND_UNKNOWN = Toggle.UNKNOWN
+_TOGGLE_UNKNOWN = Toggle.UNKNOWN
 _UNKNOWN = LineState.UNKNOWN
 _UNAVAILABLE = LineState.UNAVAILABLE
 _RINGING = LineState.RINGING
@@ -151,6 +161,26 @@ def _session_intent(previous: TeamsIntent | None, session: Pair | None, cause: s
     return intent
 
 
+def _away_decision(
+    previous: TeamsIntent | None,
+    session: Pair | None,
+    recheck: float | None,
+    line: LineState,
+    cause: str,
+    away: AwayPreference,
+) -> Decision:
+    """A decision whose intent also carries the preferred Away (off the hot path: opt-in only)."""
+    if (
+        previous is not None
+        and previous.session == session
+        and previous.preferred == away.preferred
+        and previous.preferred_expiry == away.expiry
+        and previous.reason == cause
+    ):
+        return Decision(previous, recheck, line, cause)
+    return Decision(TeamsIntent(session, away.preferred, away.expiry, cause), recheck, line, cause)
+
+
 def fast_decide(
     endpoints: Iterable[tuple[EndpointKey, EndpointRole, EndpointState] | Cell],
     table_for: Callable[[str], MappingTable],
@@ -168,6 +198,7 @@ def fast_decide(
     dnd_key: EndpointKey | None = None
     dnd_unknown = False
     away_key: EndpointKey | None = None
+    away_unknown = False
     wrapup_key: EndpointKey | None = None
     rank_of = LINE_RANK
     for key, role, state in endpoints:
@@ -187,10 +218,13 @@ def fast_decide(
         if s_dnd is _ON:
             if dnd_key is None and not s_ours:
                 dnd_key = key
-        elif s_dnd is _DND_UNKNOWN:
+        elif s_dnd is _TOGGLE_UNKNOWN:
             dnd_unknown = True
-        if s_away is _ON and away_key is None:
-            away_key = key
+        if s_away is _ON:
+            if away_key is None:
+                away_key = key
+        elif s_away is _TOGGLE_UNKNOWN:
+            away_unknown = True
         if wrapup_key is None and s_agent.wrapup:
             wrapup_key = key
 
@@ -217,6 +251,13 @@ def fast_decide(
 
     table = table_for(busy_key.adapter)
     recheck: float | None = None
+    away = NO_AWAY
+    away_table: MappingTable | None = None
+    if away_key is not None:
+        away_table = table_for(away_key.adapter)
+        if away_table.away_preferred:
+            tail = f"; preferred Away: away on {describe(away_key)}"
+            away = AwayPreference(PREFERRED_AWAY, away_table.away_preferred_expiry, tail)
 
     # 2. unknown grace
     if line is _UNKNOWN:
@@ -224,6 +265,8 @@ def fast_decide(
         if mono < until:
             if previous is not None and (dnd_unknown or not shows_dnd(previous, table)):
                 cause = f"unknown on {where}: keeping the last state for {table.unknown_grace:g} s"
+                if previous.preferred is not None or away is not NO_AWAY:
+                    previous = holding(previous, table, away, not away_unknown)
                 return Decision(previous, until, line, cause)
             recheck = until
 
@@ -252,6 +295,8 @@ def fast_decide(
             ):
                 cause += f": keeping {kept} for the ongoing call"
                 action = kept
+        if away is not NO_AWAY:
+            return _away_decision(previous, action, recheck, line, cause + away.tail, away)
         return Decision(_session_intent(previous, action, cause), recheck, line, cause)
 
     # 4. agent wrap-up
@@ -259,6 +304,8 @@ def fast_decide(
         wrapup = table_for(wrapup_key.adapter).agent_wrapup
         if isinstance(wrapup, Pair):
             cause = f"agent wrap-up on {describe(wrapup_key)}"
+            if away is not NO_AWAY:
+                return _away_decision(previous, wrapup, recheck, line, cause + away.tail, away)
             return Decision(_session_intent(previous, wrapup, cause), recheck, line, cause)
 
     # 5. idle hold
@@ -272,14 +319,20 @@ def fast_decide(
         until = last_change + table.idle_hold
         if mono < until:
             cause = f"{line} on {where}: holding {previous.session} for {table.idle_hold:g} s"
+            if previous.preferred is not None or away is not NO_AWAY:
+                previous = holding(previous, table, away, not away_unknown)
             return Decision(previous, until if recheck is None or until < recheck else recheck, line, cause)
 
     # 6. away
-    if away_key is not None:
-        away = table_for(away_key.adapter).away
-        if isinstance(away, Pair):
+    if away_key is not None and away_table is not None:
+        session = away_table.away
+        if isinstance(session, Pair):
             cause = f"away on {describe(away_key)}"
-            return Decision(_session_intent(previous, away, cause), recheck, line, cause)
+            if away is not NO_AWAY:
+                return _away_decision(previous, session, recheck, line, cause, away)
+            return Decision(_session_intent(previous, session, cause), recheck, line, cause)
+        if away is not NO_AWAY:
+            return _away_decision(previous, None, recheck, line, f"away on {describe(away_key)}", away)
 
     # 7. idle
     cause = f"{line} on {where}"

@@ -11,9 +11,14 @@ Pure modules, no sockets, no clock, no asyncio (the ``pure-edges`` import-linter
 * ``pidf_publish``: PIDF bodies for write-back PUBLISH of the routable Teams state;
 * ``notify``: one NOTIFY checked and read for a subscription's event, with the status to answer.
 
-The subscription layer (RFC 6665 dialogs, transactions, refresh, backoff) and the adapter build
-on these: a dialog takes parsed messages and the clock's time and returns messages to send and
-``StateChange`` values.
+The subscription layer, also pure: ``transaction`` (RFC 3261 Timer E/F), ``dialog`` (one SUBSCRIBE
+dialog's ids and requests), ``outcomes`` (what a final answer means, in an admin's words),
+``facts`` (bodies -> line/DND/away), ``lifecycle`` (phases, timings, one move's output),
+``credentials`` (401/407 answers and when a password counts as wrong) and ``subscription``
+(RFC 6665: messages and ``now`` in, messages, timers and ``StateChange`` values out). The edges:
+``transport`` (one UDP/TCP/TLS socket), ``watcher`` (many subscriptions on it: routing, pacing,
+a timer heap, health), ``config`` and
+``adapter`` (the SDK ``ConnectionAdapter``, entry point ``sip_blf``).
 
 Why not pyVoIP 1.6.8's parser and digest (evaluated against the Kamailio captures in
 tests/fixtures/kamailio and the fuzz, tests/adapters/sip_blf/test_pyvoip_evaluation.py):

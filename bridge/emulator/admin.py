@@ -17,6 +17,8 @@ PUT      /_emulator/users/{id}/preferred             {"availability", "activity"
 DELETE   /_emulator/users/{id}/preferred             clear the user's own status
 GET/POST /_emulator/clock                            {"advance": seconds} (manual clock only) -> now
 GET/PUT  /_emulator/rate-limit                       {"limit": n, "windowSeconds"?: s}
+GET/PUT  /_emulator/latency                          {"latency": "80ms,p99=400ms", "seed"?: n}; from the
+                                                     next request on; GET adds "kind"
 GET/POST /_emulator/faults                           {"kind": 429|503|504|slow|drop, "count"?: n,
                                                      "delay"?: s, "retryAfter"?: s, "scope"?: graph|all}
 DELETE   /_emulator/faults                           forget pending faults
@@ -42,6 +44,7 @@ from starlette.routing import BaseRoute, Route
 from bridge.emulator.config import UserRecord
 from bridge.emulator.faults import Fault, FaultKind, FaultScope, error_body
 from bridge.emulator.graph_routes import request_id_of
+from bridge.emulator.latency import LatencySpec
 from bridge.emulator.state import PresenceRuleError, bad_request
 from bridge.presence import AVAILABLE, IN_A_CALL, PRESENTING, Pair
 
@@ -77,6 +80,8 @@ class AdminRoutes:
             ("/_emulator/clock", "POST", self._advance_clock),
             ("/_emulator/rate-limit", "GET", self._get_rate_limit),
             ("/_emulator/rate-limit", "PUT", self._put_rate_limit),
+            ("/_emulator/latency", "GET", self._get_latency),
+            ("/_emulator/latency", "PUT", self._put_latency),
             ("/_emulator/faults", "GET", self._get_faults),
             ("/_emulator/faults", "POST", self._add_fault),
             ("/_emulator/faults", "DELETE", self._clear_faults),
@@ -223,6 +228,23 @@ class AdminRoutes:
         except ValueError as exc:
             raise bad_request(str(exc)) from None
         return self._limit_json()
+
+    async def _get_latency(self, request: Request) -> Response:
+        return JSONResponse(self.emu.latency.describe())
+
+    async def _put_latency(self, request: Request) -> Response:
+        body = await self._body(request)
+        text, seed = body.get("latency"), body.get("seed")
+        if not isinstance(text, str):
+            raise bad_request('latency must be a spec string: "0", "80ms", "80ms+-20ms" or "80ms,p99=400ms".')
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise bad_request("seed must be an integer.")
+        try:
+            spec = LatencySpec.parse(text)
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
+        self.emu.latency.set(spec, seed)
+        return JSONResponse(self.emu.latency.describe())
 
     async def _get_faults(self, request: Request) -> Response:
         return JSONResponse({"pending": self.emu.faults.pending()})

@@ -23,10 +23,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.emulator.admin import AdminRoutes
+from bridge.emulator.batch import DROP_CONNECTION, BatchRoutes
+from bridge.emulator.batch_payload import BATCH_PATH
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.faults import FaultKind, FaultPlan, drop_connection, send_fault_response
 from bridge.emulator.graph_routes import GraphRoutes, Journal, JournalEntry
 from bridge.emulator.identity import Identity
+from bridge.emulator.latency import LatencyModel
 from bridge.emulator.state import PresenceChange, PresenceState, Visible
 from bridge.emulator.subscriptions import SubscriptionRoutes, Subscriptions
 from bridge.emulator.throttle import SlidingWindowLimiter
@@ -49,6 +52,7 @@ class Emulator:
         self.state = PresenceState(config.users, presenting_supported=config.presenting_supported)
         self.limiter = SlidingWindowLimiter(config.rate_limit, config.rate_window_seconds)
         self.faults = FaultPlan()
+        self.latency = LatencyModel(config.latency, config.latency_seed)
         self.journal = Journal()
         self.identity = Identity(config, clock)
         self._own_http = http is None
@@ -133,9 +137,11 @@ class Emulator:
         await self.subscriptions.drain()
 
     def reset(self) -> None:
-        """Back to the start: no sessions, preferred states, subscriptions, faults or journal."""
+        """Back to the start: no sessions, preferred states, subscriptions, faults or journal; the
+        latency model keeps its spec and restarts its random sequence (a rerun draws the same)."""
         self.state.reset()
         self.limiter.reset()
+        self.latency.reseed()
         self.faults.clear()
         self.journal.clear()
         self.subscriptions.clear()
@@ -147,6 +153,7 @@ class Emulator:
             ("faults_", self.faults.stats()),
             ("subscriptions_", self.subscriptions.counters),
             ("identity_", self.identity.stats()),
+            ("latency_", self.latency.stats()),
         ):
             out.update({prefix + k: float(v) for k, v in part.items()})
         out["journal_entries"] = float(len(self.journal))
@@ -154,7 +161,13 @@ class Emulator:
 
 
 class _RequestMiddleware:
-    """Request ids, fault injection and the journal, around every request."""
+    """Request ids, the latency model, fault injection and the journal, around every request.
+
+    The modelled delay is served first (before the fault or the handler), on the emulator's clock,
+    for every request but the admin API's: Graph and the identity platform are both far away. A
+    ``$batch`` envelope draws neither delay nor fault: its inner requests, replayed through this
+    middleware one by one, draw their own (batch.py).
+    """
 
     def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
         self.app = app
@@ -168,8 +181,16 @@ class _RequestMiddleware:
         request_id = state.setdefault("request_id", str(uuid.uuid4()))
         status = 0
 
+        dropped = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, dropped
+            if dropped:
+                return
+            if message["type"] == "http.response.start" and state.get(DROP_CONNECTION):
+                dropped = True
+                await drop_connection(send, self.emu.clock)
+                return
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 message.setdefault("headers", [])
@@ -177,10 +198,15 @@ class _RequestMiddleware:
             await send(message)
 
         path: str = scope["path"]
-        fault = self.emu.faults.take(path)
+        envelope = path == BATCH_PATH
+        fault = None if envelope else self.emu.faults.take(path)
         if fault is not None:
             log.info("injecting fault %s on %s %s", fault.kind.value, scope["method"], path)
         try:
+            if not envelope and not path.startswith("/_emulator"):
+                delay = self.emu.latency.next_delay()
+                if delay > 0:
+                    await self.emu.clock.sleep(delay)
             if fault is None:
                 await self.app(scope, receive, send_with_id)
             elif fault.kind is FaultKind.SLOW:
@@ -211,8 +237,10 @@ class _RequestMiddleware:
 def create_app(emulator: Emulator) -> Starlette:
     """The emulator's ASGI app: identity, Graph ``/v1.0`` and admin ``/_emulator`` routes."""
     graph = GraphRoutes(emulator)
+    batch = BatchRoutes(emulator)
     routes = [
         *emulator.identity.routes,
+        *batch.routes(),
         *SubscriptionRoutes(emulator.subscriptions, graph).routes(),
         *graph.routes(),
         *AdminRoutes(emulator).routes(),
@@ -226,7 +254,9 @@ def create_app(emulator: Emulator) -> Starlette:
         finally:
             await emulator.aclose()
 
-    return _EmulatorApp(emulator, routes=routes, lifespan=lifespan)
+    app = _EmulatorApp(emulator, routes=routes, lifespan=lifespan)
+    batch.app = app  # inner requests go through the whole app, middleware included
+    return app
 
 
 class _EmulatorApp(Starlette):

@@ -71,6 +71,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--users-file", type=Path, help="YAML list of users (id, userPrincipalName, ...)")
     parser.add_argument("--rate-limit", metavar="N/30s", help="presence calls per app per window (1500/30s)")
     parser.add_argument(
+        "--latency",
+        metavar="SPEC",
+        help="delay per Graph/token request: 80ms, 80ms+-20ms (uniform) or 80ms,p99=400ms (log-normal)",
+    )
+    parser.add_argument(
+        "--latency-seed", type=int, default=0, metavar="N", help="seed of the latency draws (default 0)"
+    )
+    parser.add_argument(
         "--manual-clock", action="store_true", help="time moves only through POST /_emulator/clock"
     )
     return parser
@@ -107,6 +115,8 @@ async def serve(
                 roles=args.roles,
                 users_file=args.users_file,
                 rate_limit=args.rate_limit,
+                latency=args.latency,
+                latency_seed=args.latency_seed,
                 environ=environ,
             )
         )

@@ -18,6 +18,7 @@ import yaml
 from cryptography import x509
 
 from bridge.emulator.config import DEFAULT_ROLES, AppRegistration, EmulatorConfig, UserRecord
+from bridge.emulator.latency import LatencySpec
 from bridge.errors import ConfigError
 
 APPS_ENV = "PRESENCE_BRIDGE_EMULATOR_APPS"
@@ -43,6 +44,8 @@ class EmulatorOptions:
     roles: Sequence[str] = ()
     users_file: Path | None = None
     rate_limit: str | None = None
+    latency: str | None = None
+    latency_seed: int = 0
     environ: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -183,6 +186,12 @@ def build_config(options: EmulatorOptions) -> EmulatorConfig:
             rate_limit, window = parse_rate_limit(options.rate_limit)
         except ConfigError as err:
             problems.extend(err.problems)
+    latency = defaults.latency
+    if options.latency is not None:
+        try:
+            latency = LatencySpec.parse(options.latency)
+        except ValueError as exc:
+            problems.append(f"--{exc}")
     users: tuple[UserRecord, ...] = ()
     if options.users_file is not None:
         try:
@@ -200,4 +209,6 @@ def build_config(options: EmulatorOptions) -> EmulatorConfig:
         users=users,
         rate_limit=rate_limit,
         rate_window_seconds=window,
+        latency=latency,
+        latency_seed=options.latency_seed,
     )

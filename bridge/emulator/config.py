@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bridge.emulator.latency import NO_LATENCY, LatencySpec
+
 # App roles as they appear in an app token's ``roles`` claim.
 ROLE_READ = "Presence.Read.All"
 ROLE_READWRITE = "Presence.ReadWrite.All"
@@ -53,3 +55,8 @@ class EmulatorConfig:
     token_lifetime_seconds: int = 3599
     # False rejects DoNotDisturb/Presenting in setPresence, like older Graph (tests the fallback).
     presenting_supported: bool = True
+    # Emulated distance to Graph: a delay per Graph/identity request (latency.py; --latency).
+    latency: LatencySpec = NO_LATENCY
+    latency_seed: int = 0  # the delays' random sequence, for reproducible runs
+    # $batch: inner requests executed at most this many at a time (Graph: 4, throttling-limits).
+    batch_concurrency: int = 4

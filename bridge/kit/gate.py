@@ -16,10 +16,18 @@ only answers 503 once a request arrived, so a connection that says nothing still
 - accept itself failing for lack of resources (EMFILE...): counted, an idle connection dropped if
   there is one, accepting paused briefly.
 
+The loop turns once after each admission, so that a connection dropped to make room has closed
+(asyncio closes an aborted transport on the next turn) before the next one is accepted: a burst
+waiting in the backlog is taken one for one, never past the headroom.
+
 Every refusal and error is counted in ``counters`` and logged through one
 :class:`~bridge.kit.ratelog.RateLimitedLog` (one line per interval per kind). The descriptor test
 is O(1): Linux gives an accepted socket the lowest free number, so a number within the headroom
-of the limit means at least that many are in use.
+of the limit means at least that many are in use. The converse does not hold: once a connection
+is dropped, its low number is the next one handed out, so from the moment descriptors ran short
+the gate holds no more connections than it held then (its ceiling; lifted once half have gone).
+Without that, every other newcomer got a freed low number and went in without a drop, and a
+flood climbed one descriptor per two connections up to the limit.
 """
 
 from __future__ import annotations
@@ -129,6 +137,7 @@ class ConnectionGate:
         self.summaries = summaries or RateLimitedLog(log, clock.monotonic)
         self._fd_limit = fd_limit
         self._leases: dict[Lease, None] = {}  # insertion order: oldest first
+        self._ceiling: float = math.inf  # connections the descriptors allow, learnt when they ran short
         self._per_source: Counter[str] = Counter()
         self._released = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -180,7 +189,9 @@ class ConnectionGate:
             except OSError as exc:
                 if not self._accept_failed(exc):
                     raise
-                if not self._drop_idle():
+                if self._drop_idle():
+                    await asyncio.sleep(0)  # the dropped connection's descriptor is closed next turn
+                else:
                     await self._pause()
                 continue
             source = str(addr[0]) if isinstance(addr, tuple) else "?"
@@ -195,6 +206,10 @@ class ConnectionGate:
             task = asyncio.create_task(self._run(admit, conn, lease), name=f"{self.name}:{source}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            # One turn of the loop per admission: with a full backlog ``sock_accept`` returns at once,
+            # and an idle connection dropped for this one (aborted: closed on the next turn) would
+            # otherwise still hold its descriptor while the next is accepted, up to the limit.
+            await asyncio.sleep(0)
 
     async def close(self) -> None:
         """Cancel admission tasks still running (the connections themselves are their owner's)."""
@@ -218,7 +233,7 @@ class ConnectionGate:
                 self._per_source[source],
             )
             return None
-        crowded = len(self._leases) >= limits.max_connections or self._short_of_room(conn)
+        crowded = len(self._leases) >= min(limits.max_connections, self._ceiling) or self._short_of_room(conn)
         if crowded and not self._drop_idle():
             self._count("conn_refused_full")
             self.summaries.note(
@@ -239,7 +254,10 @@ class ConnectionGate:
 
     def _short_of_room(self, conn: socket.socket) -> bool:
         fileno = conn.fileno()
-        return fileno >= 0 and fileno + self.limits.fd_headroom >= self._fd_limit()
+        if fileno < 0 or fileno + self.limits.fd_headroom < self._fd_limit():
+            return False
+        self._ceiling = min(self._ceiling, len(self._leases))
+        return True
 
     def _drop_idle(self) -> bool:
         for lease in self._leases:
@@ -294,6 +312,8 @@ class ConnectionGate:
                 self._per_source[lease.source] = left
             else:
                 del self._per_source[lease.source]
+            if len(self._leases) <= self._ceiling / 2:
+                self._ceiling = math.inf  # the flood is over: the descriptor test alone again
         self._released.set()
 
     def _count(self, key: str) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO, runtime_checkable
 
 from cryptography import x509
 
@@ -122,12 +123,29 @@ _HINTS = {
 }
 
 
+@runtime_checkable
+class ChecksAccount(Protocol):
+    """An adapter whose check is one exchange with the PBX rather than a start (the SIP watcher:
+    one SUBSCRIBE per event package, the PBX's answer in words); ``(ok, words)`` per exchange."""
+
+    async def check_account(self, limit: float) -> Sequence[tuple[bool, str]]: ...
+
+
+async def check_account(name: str, adapter: ChecksAccount, out: TextIO) -> bool:
+    answers = await adapter.check_account(ADAPTER_CHECK_SECONDS)
+    for ok, words in answers:
+        print(f"  {'ok  ' if ok else 'FAIL'} adapter {name}: {words}", file=out)
+    return all(ok for ok, _ in answers)
+
+
 async def check_adapter(name: str, adapter: Adapter, out: TextIO) -> bool:
     """Start one adapter (a PBX login, or binding a listener), wait until it settles, stop it.
 
     DEGRADED fails the check too: the adapter connects, but something configured will not work
     (an AMI user without a ``manager.conf`` class). The adapter's own line says what and the fix.
     """
+    if isinstance(adapter, ChecksAccount):
+        return await check_account(name, adapter, out)
     detail = ""
     try:
         await adapter.start()

@@ -150,7 +150,8 @@ def build_tenant(
 
 
 def build_watcher(tenant: TenantRuntime, clock: Clock, apply: Apply) -> Watcher:
-    """The tenant's Teams -> PBX watcher; it never reflects the session our publisher holds."""
+    """The tenant's Teams -> PBX watcher; it never reflects what our publisher holds (its preferred
+    presence, else its session)."""
     publisher = tenant.publisher
 
     def ours(object_id: str) -> Ours:  # CONNECTING: not yet reconciled with the store

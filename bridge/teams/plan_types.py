@@ -129,3 +129,10 @@ class PublishView:
     staleness: float  # seconds the desired state has been waiting (0 when in step)
     failed: str | None
     quarantined: bool
+
+    @property
+    def ours(self) -> Pair | None:
+        """What of ours Teams shows, if anything: a preferred presence of ours beats every session
+        (ours and the user's clients), so it is ours while we hold one, else our session. The
+        Teams -> PBX watcher never reflects it (README, no loops)."""
+        return self.sent_preferred or self.sent_session

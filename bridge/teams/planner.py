@@ -9,9 +9,11 @@ place:
 - **Latest wins** (``desire``): one desired ``TeamsIntent`` per person, queued FIFO; nothing dropped.
 - **Diff** (``next_call``): only the difference from what Graph confirmed, in this order: a preferred
   presence we own and no longer want (read first, clear only if Teams still shows it, else forget
-  it: the user changed it); our session (``setPresence`` with ``session_expiry``, or
-  ``clearPresence``, where "no session" counts as done); the preferred presence the intent asks for
-  (``setUserPreferredPresence``, default expiry ``DEFAULT_PREFERRED_EXPIRY``), remembered as ours.
+  it: the user changed it; a reading of Offline/Offline means the user has no session at all, so no
+  preferred presence can show and ours may still stand underneath: it is cleared); our session
+  (``setPresence`` with ``session_expiry``, or ``clearPresence``, where "no session" counts as
+  done); the preferred presence the intent asks for (``setUserPreferredPresence``, default expiry
+  ``DEFAULT_PREFERRED_EXPIRY``), remembered as ours.
 - **Flap coalescing** (``next_write``): at most two writes for one person in any ``flap_window``
   seconds. A change goes at once unless the person's last two writes both fall inside the window; it
   then waits until the older leaves it, and only the latest desired state is sent. One pass over a
@@ -57,7 +59,7 @@ from typing import Final
 
 from bridge.kit.backoff import Backoff
 from bridge.kit.health import Health
-from bridge.presence import IN_A_CALL, PRESENTING, Pair, TeamsIntent
+from bridge.presence import IN_A_CALL, OFFLINE, PRESENTING, Pair, TeamsIntent
 from bridge.teams.ownership import PublishedRecord
 from bridge.teams.plan_types import Call, Effects, Kind, Note, Op, Outcome, PublishView, Result, Start
 from bridge.teams.refresh import DeadlineQueue
@@ -573,7 +575,7 @@ class Planner:
         elif call.op is Op.READ_PRESENCE:
             self.counters["presence_reads"] += 1
             ours = person.preferred
-            if ours is not None and ours.same(outcome.shown):
+            if ours is not None and (ours.same(outcome.shown) or OFFLINE.same(outcome.shown)):
                 turn.still_shown = True
                 return Effects(health=self.tenant_outcome(outcome, now).health)
             self.counters["preferred_left_to_user"] += 1

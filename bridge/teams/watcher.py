@@ -60,12 +60,13 @@ Ours = Pair | None | Literal[Unsure.UNSURE]
 
 
 def held_for_us(view: PublishView, reconciled: bool) -> Ours:
-    """The session of ours a reading of Teams may show now, from the publisher's view of a person:
-    the confirmed one, or ``UNSURE`` while a write is due or in flight (Teams may show the old
-    session or the new one) or before the publisher has taken back what a previous run left."""
+    """What of ours a reading of Teams may show now, from the publisher's view of a person
+    (``PublishView.ours``: a preferred presence of ours, else our session), or ``UNSURE`` while a
+    write is due or in flight (Teams may show the old value or the new one) or before the publisher
+    has taken back what a previous run left."""
     if view.pending or not reconciled:
         return UNSURE
-    return view.sent_session
+    return view.ours
 
 
 class Endpoint(NamedTuple):

@@ -46,6 +46,17 @@ def test_naive_writes_once_per_event_beside_ours(cost: dict[str, Result]) -> Non
         assert naive.bar is None and naive.value == len(events)
 
 
+def test_an_away_cycle_costs_exactly_a_preferred_set_and_clear_beside_a_naive_bridge_that_ignores_it(
+    cost: dict[str, Result],
+) -> None:
+    """Issue 16: with ``away_preferred``, away on/off sets and clears the user's preferred Away."""
+    result = cost[writes_per_call.AWAY_TOGGLE]
+    assert result.bar == writes_per_call.AWAY_BAR and result.passed and result.value == 2
+    assert result.note == "setUserPreferredPresence + clearUserPreferredPresence"
+    naive = cost[f"naive_{writes_per_call.AWAY_TOGGLE}"]
+    assert naive.value == 0 and naive.note == "none"
+
+
 def test_memory_quick_mode_measures_a_fresh_interpreter_and_reports_its_parts() -> None:
     results = {r.metric: r for r in memory.run(quick=True)}
     resident = results["resident_mb"]

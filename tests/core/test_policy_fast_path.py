@@ -60,7 +60,8 @@ def _line_rows(draw: st.DrawFn) -> dict[str, str]:
 
 @st.composite
 def overrides(draw: st.DrawFn) -> dict[str, Any]:
-    """One ``mapping:`` layer: a random subset of keys (dnd_preferred always comes with its expiry)."""
+    """One ``mapping:`` layer: a random subset of keys (dnd_preferred and away_preferred always
+    come with their expiry)."""
     layer: dict[str, Any] = {}
     for key, values in (
         ("dialing_delay", SECONDS),
@@ -77,6 +78,9 @@ def overrides(draw: st.DrawFn) -> dict[str, Any]:
         layer["dnd_preferred"] = draw(st.booleans())
         layer["dnd_preferred_expiry"] = timedelta(hours=1)
     if draw(st.booleans()):
+        layer["away_preferred"] = draw(st.booleans())
+        layer["away_preferred_expiry"] = draw(st.sampled_from([timedelta(hours=2), timedelta(hours=12)]))
+    if draw(st.booleans()):
         layer["line"] = _line_rows(draw)
     return layer
 
@@ -89,6 +93,8 @@ def table_sets(draw: st.DrawFn) -> Any:
     person = draw(overrides())
     if any(layer.get("dnd_preferred") for layer in (doc, person, *doc["adapters"].values())):
         doc["dnd_preferred_expiry"] = timedelta(hours=1)  # every resolution then has an expiry
+    if any(layer.get("away_preferred") for layer in (doc, person, *doc["adapters"].values())):
+        doc.setdefault("away_preferred_expiry", timedelta(hours=2))
     cache = TableCache(MappingConfig.model_validate(doc))
     overrides_of_person = MappingOverrides.model_validate(person) if person else None
 
@@ -177,7 +183,32 @@ TWO_OF_EACH = [
 ]
 
 
+# A call, its idle hold and an unknown grace while away goes on, off and unknown: the two holding
+# layers rebuild the preferred Away (the random sequences reach this rarely).
+AWAY_PREFERRED = {"away_preferred": True, "away_preferred_expiry": timedelta(hours=2)}
+AWAY_THROUGH_HOLDS = [
+    ("event", 0, StateChange(KEYS[0], **fields))
+    for fields in (
+        {"line": LineState.IN_CALL, "away": Toggle.ON, "dnd": Toggle.OFF},
+        {"line": LineState.IDLE},
+        {"away": Toggle.OFF},
+        {"away": Toggle.ON},
+        {"line": LineState.IN_CALL},
+        {"line": LineState.UNKNOWN},
+        {"away": Toggle.OFF},
+        {"away": Toggle.ON},
+        {"away": Toggle.UNKNOWN},
+        {"line": LineState.IDLE, "away": Toggle.OFF},
+    )
+]
+
+
 @settings(max_examples=200, deadline=None)
+@example(
+    table_for=TableCache(MappingConfig.model_validate(AWAY_PREFERRED)).get,
+    roles=PERSONAL_ONLY,
+    steps=AWAY_THROUGH_HOLDS,
+)
 @example(table_for=_defaults, roles=PERSONAL_ONLY, steps=UNKNOWN_AFTER_RESTART)
 @example(
     table_for=TableCache(MappingConfig.model_validate(AWAY_WRAPUP_DND)).get,

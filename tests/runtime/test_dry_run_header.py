@@ -39,8 +39,8 @@ def header(text: str) -> str:
 async def test_the_header_shows_the_last_event_the_pbx_sent(tmp_path: Path) -> None:
     config = load_config_text(CONFIG % (tmp_path / "production.db"), "<test>", environ={})
     async with dry_running(config, FakeClock()) as (service, handles):
-        before = header(frame(service, handles, 0.0))
-        assert "last PBX event: pbx CONNECTED" in before  # the listener is up; no phone event yet
+        # the listener is up (it binds in the background); no phone event yet
+        await eventually(lambda: "last PBX event: pbx CONNECTED" in header(frame(service, handles, 0.0)))
         await send(service.adapters["pbx"], "1001", line="in_call")
         await eventually(lambda: isinstance(service.last_event, StateChange))
         after = header(frame(service, handles, 2.0))

@@ -32,8 +32,8 @@ def bob_watched(w: World, ours: Callable[[str], Ours]) -> Watcher:
     )
 
 
-def view(sent: Pair | None, pending: bool) -> PublishView:
-    return PublishView(None, "", sent, None, None, pending, 0.0, None, False)
+def view(sent: Pair | None, pending: bool, preferred: Pair | None = None) -> PublishView:
+    return PublishView(None, "", sent, preferred, None, pending, 0.0, None, False)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +49,13 @@ def view(sent: Pair | None, pending: bool) -> PublishView:
 )
 def test_held_for_us(sent: Pair | None, pending: bool, reconciled: bool, expected: Ours) -> None:
     assert held_for_us(view(sent, pending), reconciled) == expected
+
+
+def test_a_preferred_presence_of_ours_is_what_teams_shows_of_ours() -> None:
+    """README: a status chosen by hand (ours, with ``dnd_preferred``) beats every session."""
+    dnd = Pair("DoNotDisturb", "DoNotDisturb")
+    assert held_for_us(view(PRESENTING, False, preferred=dnd), True) == dnd
+    assert held_for_us(view(PRESENTING, True, preferred=dnd), True) == UNSURE
 
 
 async def test_our_session_cleared_while_the_first_read_was_on_its_way_is_not_reflected() -> None:
