@@ -1,10 +1,13 @@
 """``python -m benchmarks.chaos``: the long chaos run (issue 10), 5,000 seeds by default.
 
 The same seeded runs as ``tests/chaos`` (the real bridge, the Graph emulator over HTTPS, the
-generic CTI adapter over loopback, kills, restarts, Graph faults, ``release``; invariants checked
-at every quiescent point), only many more of them. Prints progress, then the seeds run and every
-violating seed with its story (replay one with ``CHAOS_SEED=N pytest tests/chaos``); exits 1 on
-any violation. Not part of ``python -m benchmarks`` (about 0.5 s of wall time per seed on 2 cores).
+generic CTI adapter over loopback or, every fourth seed, the Asterisk adapter against a fake FreePBX
+with Teams -> PBX on; kills, restarts, Graph faults, ``release``; invariants checked at every
+quiescent point), only many more of them. Prints progress, then the seeds run and every violating
+seed with its story (replay one with ``CHAOS_SEED=N pytest tests/chaos``); exits 1 on any
+violation. Not part of ``python -m benchmarks``: one event loop, so CPU-bound on one core (about
+0.45 s a seed, an AMI seed ~0.9 s, a CTI one ~0.3 s); run chunks side by side (``--first``) to use
+more cores.
 
     python -m benchmarks.chaos [--seeds 5000] [--first 0] [--concurrency 10]
 """

@@ -12,7 +12,7 @@ Rules, each one place:
   wrote) is ignored; so is every observation inside the hold-down after one of our writes.
 - Entering DND needs two consecutive observations (debounce); leaving it takes one.
 - PBX DND only for people who opted in; released when Teams leaves DND or after ``PBX_DND_MAX_HOLD``.
-- The person's own PBX action wins: DND switched off by hand while we hold it stays off until the
+- The person's own PBX action wins: DND switched off by hand (ours or theirs) stays off until the
   next Teams DND transition; DND switched on by hand is theirs, we never switch it off.
 - Only differences are sent.
 """
@@ -180,16 +180,15 @@ def _expire_hold(state: WatchState, now: float) -> tuple[WatchState, list[PbxInt
 def pbx_dnd_event(state: WatchState, on: bool, by_us: bool) -> WatchState:
     """The PBX reported its DND for this person; ``by_us`` when it is the echo of our own write.
 
-    The person's own action wins: off while we hold it -> we let go and stay off until the next
-    Teams DND transition; on by hand -> it is theirs, we will not switch it off.
+    The person's own action wins: off by hand (ours or their own) -> we stay off until the next
+    Teams DND transition (README: "pressing *79 during a Teams DND keeps PBX DND off until the next
+    Teams change"); on by hand -> it is theirs, we will not switch it off.
     """
     if by_us or (on and state.pbx_dnd_ours):
         return state  # our own write coming back (or "on" while we hold it on: no news)
     if on:
         return replace(state, pbx_dnd_ours=False, pbx_dnd_theirs=True)
-    return replace(
-        state, pbx_dnd_ours=False, pbx_dnd_theirs=False, suppressed=state.suppressed or state.pbx_dnd_ours
-    )
+    return replace(state, pbx_dnd_ours=False, pbx_dnd_theirs=False, suppressed=True)
 
 
 def release(state: WatchState) -> tuple[WatchState, list[PbxIntent]]:

@@ -99,7 +99,16 @@ def restored_states(
             held = PBX_DND_MAX_HOLD - (value.expires_at - now) if value.expires_at else timedelta(0)
             state = replace(state, pbx_dnd_ours=True, pbx_dnd_since=mono - held.total_seconds())
         states[key] = state
-    return states
+    return {key: _overridden(state) for key, state in states.items()}
+
+
+def _overridden(state: WatchState) -> WatchState:
+    """A Teams DND recorded (routable ``dnd``) without a PBX DND of ours: the person switched ours
+    off (or it was never ours to set: their own, or held for the maximum time), so it stays off
+    until Teams leaves DND (README "No loops"), across a restart as without one."""
+    if state.teams_dnd and not state.pbx_dnd_ours:
+        return replace(state, suppressed=True)
+    return state
 
 
 def restore_watchers(

@@ -20,7 +20,8 @@ from bridge.config import BridgeConfig, TenantConfig
 from bridge.errors import BridgeError, ConfigError
 from bridge.kit.clock import Clock
 from bridge.kit.config_types import FileSecret
-from bridge.presence import Pair, TeamsIntent
+from bridge.kit.health import Health
+from bridge.presence import TeamsIntent
 from bridge.runtime.engine import held_intents
 from bridge.runtime.store import StateStore
 from bridge.teams.auth import MsalTokenProvider
@@ -30,7 +31,7 @@ from bridge.teams.credentials import CredentialFile, CredentialWatch
 from bridge.teams.graph import GraphClient, TokenProvider
 from bridge.teams.inflight import connections
 from bridge.teams.publisher import Publisher
-from bridge.teams.watcher import Apply, Watcher
+from bridge.teams.watcher import Apply, Ours, Watcher, held_for_us
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,8 @@ def build_watcher(tenant: TenantRuntime, clock: Clock, apply: Apply) -> Watcher:
     presence, else its session)."""
     publisher = tenant.publisher
 
-    def ours(object_id: str) -> Pair | None:
-        return publisher.view(object_id).ours
+    def ours(object_id: str) -> Ours:  # CONNECTING: not yet reconciled with the store
+        return held_for_us(publisher.view(object_id), publisher.health is not Health.CONNECTING)
 
     return Watcher(
         tenant=tenant.name,

@@ -13,7 +13,12 @@ again once the window is quiet. A Graph failure is logged once (recovery once), 
 waits ``interval x 2^failures`` (capped at ``MAX_BACKOFF``).
 
 Hold-down: when ``ours(object_id)`` (the session the publisher holds) differs from the last round,
-we just wrote: observations until ``HOLD_DOWN`` seconds later are read-after-write echoes, ignored.
+or changed while the read was on its way (sampled before the request and after the answer, so the
+first round after a start is covered too), we just wrote: observations until ``HOLD_DOWN`` seconds
+later are read-after-write echoes, ignored. ``ours`` answers ``UNSURE`` while Graph may hold either
+of two sessions of ours (a write in flight or unconfirmed, a restart not yet reconciled): a reading
+then proves nothing about the person and is ignored the same way, so our own session (our PBX DND
+one included) is never copied back to the PBX.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from enum import Enum
+from typing import Final, Literal, NamedTuple
 
 from bridge.errors import BridgeError, GraphError
 from bridge.kit.backoff import Backoff
@@ -31,6 +37,7 @@ from bridge.model import WriteBack
 from bridge.presence import Pair
 from bridge.teams.budget import Budget, Kind
 from bridge.teams.graph import PRESENCE_IDS_PER_REQUEST, GraphClient
+from bridge.teams.plan_types import PublishView
 from bridge.writeback import Observation, PbxIntent, WatchState, observe, pbx_dnd_event, release
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,26 @@ BUSY_FRACTION = 0.5  # window use above which the watcher slows down
 MAX_SLOWDOWN = 8.0
 MAX_BACKOFF = 300.0  # seconds between rounds while Graph keeps failing
 HOLD_DOWN = 5.0  # seconds after noticing our own write during which Teams is not believed
+
+
+class Unsure(Enum):
+    """What ``ours`` answers when Graph may hold either of two sessions of ours."""
+
+    UNSURE = "unsure"
+
+
+UNSURE: Final = Unsure.UNSURE
+Ours = Pair | None | Literal[Unsure.UNSURE]
+
+
+def held_for_us(view: PublishView, reconciled: bool) -> Ours:
+    """What of ours a reading of Teams may show now, from the publisher's view of a person
+    (``PublishView.ours``: a preferred presence of ours, else our session), or ``UNSURE`` while a
+    write is due or in flight (Teams may show the old value or the new one) or before the publisher
+    has taken back what a previous run left."""
+    if view.pending or not reconciled:
+        return UNSURE
+    return view.ours
 
 
 class Endpoint(NamedTuple):
@@ -73,7 +100,7 @@ Apply = Callable[[str, list[AdapterCommand]], Awaitable[None]]
 class _Person:
     spec: WatchedPerson
     state: WatchState = field(default_factory=WatchState)
-    last_ours: Pair | None = None
+    last_ours: Ours = None
     seen_ours: bool = False
     hold_down_until: float = 0.0
     shown: Pair | None = None
@@ -88,7 +115,7 @@ class Watcher:
         budget: Budget,
         clock: Clock,
         people: Sequence[WatchedPerson],
-        ours: Callable[[str], Pair | None],
+        ours: Callable[[str], Ours],
         apply: Apply,
         interval: float = 10.0,
         meeting: bool = False,
@@ -148,6 +175,7 @@ class Watcher:
         for start in range(0, len(ids), PRESENCE_IDS_PER_REQUEST):
             shard = ids[start : start + PRESENCE_IDS_PER_REQUEST]
             await self._budget.acquire(Kind.READ)
+            before = {object_id: self._ours(object_id) for object_id in shard}
             self.counters["reads"] += 1
             try:
                 shown = await self._graph.read_presences(shard)
@@ -161,7 +189,7 @@ class Watcher:
                 if read is None or person is None:
                     self.counters["missing"] += read is None
                     continue
-                await self._observe(person, Observation(read.pair, read.out_of_office))
+                await self._observe(person, Observation(read.pair, read.out_of_office), before[object_id])
 
     def set_people(self, people: Sequence[WatchedPerson]) -> None:
         """Replace who is watched (after UPN resolution or a reload); known people keep their state."""
@@ -225,18 +253,19 @@ class Watcher:
         if self._slowdown != previous:
             log.debug("watcher %s: budget %s, polling slow-down x%g", self.tenant, busy, self._slowdown)
 
-    async def _observe(self, person: _Person, observation: Observation) -> None:
+    async def _observe(self, person: _Person, observation: Observation, before: Ours) -> None:
+        """``before``: what ``ours`` said when the read was sent."""
         self.counters["observations"] += 1
         person.shown = observation.pair
         now = self._clock.monotonic()
         ours = self._ours(person.spec.object_id)
-        if person.seen_ours and ours != person.last_ours:
-            person.hold_down_until = now + HOLD_DOWN
+        if ours is UNSURE or ours != before or (person.seen_ours and ours != person.last_ours):
+            person.hold_down_until = max(person.hold_down_until, now + HOLD_DOWN)
         person.last_ours, person.seen_ours = ours, True
         new, intents = observe(
             person.state,
             observation,
-            ours,
+            None if ours is UNSURE else ours,
             person.spec.pbx_dnd_opt_in,
             now,
             person.hold_down_until,

@@ -14,7 +14,8 @@ Invariants added at every quiescent point (``teams_oracle`` says what is right, 
    DND and its hint device, the queue pause with our reason), and nothing of ours unrecorded;
 6. each has a live reason: the routable state is README's row for what Teams shows (or, where our
    own session explains it, one the person's Teams showed), PBX DND only for Bob and only with a
-   Teams DND, and the person's own DND is never switched off by us;
+   Teams DND, never again once he switched it off during that Teams DND (until Teams changes),
+   and the person's own DND is never switched off by us;
 7. nothing we wrote to the PBX reached Teams (our session is the PBX -> Teams oracle's, which only
    knows the person's own DND);
 8. AMI writes per person within bounds (two per Teams or PBX change, plus two per restart, release
@@ -31,6 +32,7 @@ from pathlib import Path
 from bridge.config import BridgeConfig, load_config_text
 from bridge.emulator.server import EmulatorHandle
 from bridge.kit.health import Health
+from bridge.runtime.store import StateStore
 from tests.chaos.ami_rig import OPTED_IN, PHONE_STATES, QUEUE_MEMBER, ChaosPbx, ami_yaml
 from tests.chaos.oracle import teams_shows
 from tests.chaos.rig import PEOPLE, Person, Violation, bounded
@@ -50,6 +52,12 @@ class AmiChaosRun(ChaosRun):
         self.own_dnd = {p.extension: False for p in PEOPLE}  # DND the person switched on themselves
         self.watch = {p.extension: Watch(opted_in=p.extension == OPTED_IN) for p in PEOPLE}
         self.pbx_changes = {p.extension: 0 for p in PEOPLE}
+        # Logins the PBX had counted when a new one (and its resync) became due; None: none due.
+        # The adapter notices a dropped session a moment later (real loopback I/O): until then its
+        # health still reads CONNECTED, and a phone change is lost, not heard (seeds 265, 365).
+        self.login_due: int | None = None
+        # People whose DND key was pressed while nobody listened: the bridge learns only the outcome.
+        self.unheard_dnd: set[str] = set()
 
     # --- hooks of the CTI run ---------------------------------------------------------------
 
@@ -97,6 +105,7 @@ class AmiChaosRun(ChaosRun):
         return (
             service is not None
             and self.ami.running
+            and self.login_due is None
             and service.adapters["pbx"].health
             in (
                 Health.CONNECTED,
@@ -137,12 +146,14 @@ class AmiChaosRun(ChaosRun):
         self._step(f"pbx {person.name} DND {how}" + ("" if heard else " (nobody listens)"))
         self.pbx_changes[ext] += 1
         if ext == OPTED_IN:
-            self.watch[ext].pbx_dnd_pressed()
+            self.watch[ext].pbx_dnd_pressed(on)
         if astdb_only:
             self.ami.astdb_dnd(ext, on)
         else:
             await self.ami.press_dnd(ext, on)
         self.own_dnd[ext] = on
+        if not heard:
+            self.unheard_dnd.add(ext)
         if heard:
             await self.clock.settle()
             if not astdb_only:  # an AstDB-only change is reported by the next poll: at the check
@@ -168,22 +179,26 @@ class AmiChaosRun(ChaosRun):
 
     async def _outage(self) -> None:
         self.outages += 1
+        self.login_due = self.ami.logins
         for line in self.oracle.values():
             line.restarted()  # lines went unknown: the grace may run out and the resync re-set them
 
     async def _reconnected(self) -> None:
-        """Advance the clock until the adapter is connected again, then tell the oracle what the
-        resync reported (the PBX's state now)."""
+        """Advance the clock until the adapter has logged in again and is connected (its resync
+        done), then tell the oracle what the resync reported (the PBX's state now)."""
         service = self.bridge.service
         assert service is not None
         adapter = service.adapters["pbx"]
         for _ in range(200):
-            if adapter.health in (Health.CONNECTED, Health.DEGRADED):
+            logged_in = self.login_due is None or self.ami.logins > self.login_due
+            if logged_in and adapter.health in (Health.CONNECTED, Health.DEGRADED):
+                self.login_due = None
                 break
             await self.clock.advance(0.5)
             await bounded(lambda: True, "a step")
         else:
             raise Violation(f"the AMI adapter did not reconnect ({adapter.health})")
+        self._unheard_dnd_outcome(service.store)
         now = self.clock.monotonic()
         for person in PEOPLE:
             state = self.ami.devices[f"PJSIP/{person.extension}"]
@@ -197,15 +212,32 @@ class AmiChaosRun(ChaosRun):
             await self.ami.up()
         if not self.bridge.running:
             self._step("bridge starts")
+            self.login_due = self.ami.logins
             await self.bridge.start(connected=False)
             await self._reconnected()
         elif not self._listening:
             await self._reconnected()
 
+    def _unheard_dnd_outcome(self, store: StateStore) -> None:
+        """A DND of ours switched off and on again while nobody listened leaves the PBX as we set
+        it: AstDB and every hint read the same (``*78`` writes what we write), so the bridge rightly
+        takes it for ours still (docs/teams-to-pbx.md "Restarts"); so does the check (seed 2613)."""
+        owned = {o.extension for o in store.load_owned() if o.what == "dnd"}
+        for ext in sorted(self.unheard_dnd):
+            if self.own_dnd[ext] and ext in owned and self.ami.dnd_on(ext):
+                self._step(f"pbx {ext}: DND as our record says, unseen presses in between: ours")
+                self.own_dnd[ext] = False
+        self.unheard_dnd.clear()
+
     async def release(self) -> None:
         if not self.ami.running:
             self._step("asterisk starts (release needs it)")
             await self.ami.up()
+        if self.bridge.service is not None:
+            self._unheard_dnd_outcome(self.bridge.service.store)
+        else:
+            with StateStore(self.bridge.config.state.path) as store:
+                self._unheard_dnd_outcome(store)
         await super().release()
 
     def _released(self, said: str) -> None:
@@ -291,6 +323,11 @@ class AmiChaosRun(ChaosRun):
                 raise Violation(f"{where}: PBX DND of ours without a Teams DND ({sorted(accepted)})")
             if watch.dnd_required(accepted) and not ami.dnd_on(ext):
                 raise Violation(f"{where}: Teams DND, yet no PBX DND for {person.name}, who opted in")
+            if watch.dnd_forbidden() and ami.dnd_on(ext):
+                raise Violation(
+                    f"{where}: {person.name} switched PBX DND off during this Teams DND, yet it is "
+                    f"{ami.dnd(ext)} (README: off until the next Teams change)"
+                )
             if ext == ALICE:
                 self._check_queue(where, held)
             self._check_pbx_writes(person)

@@ -341,16 +341,25 @@ class ChaosRun:
             spent += step
 
     async def _drain(self) -> None:
-        """Let Graph requests in flight come back (real milliseconds; a ``slow`` one waits on the
-        fake clock instead, so this is short and bounded)."""
+        """Let Graph requests in flight come back (real milliseconds, bounded). A request a ``slow``
+        fault holds answers only once the fake clock moves: waiting for it in real time would
+        only burn the bound (most of a seed's wall time, before)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 0.3
         while True:
             transport = self.bridge.transport
             if transport is None or not transport.inflight or loop.time() >= deadline:
                 break
+            if transport.inflight <= self._held_by_clock():
+                break
             await asyncio.sleep(0.001)
         await self.clock.settle()
+
+    def _held_by_clock(self) -> int:
+        """Graph requests a ``slow`` fault holds now: taken by one, not yet answered (journalled)."""
+        taken = int(self.emu.faults.counters["injected_slow"])
+        answered = sum(1 for e in self.emu.journal.entries() if str(e["summary"]).startswith("fault: slow"))
+        return taken - answered
 
     def _ours(self, person: Person) -> Pair | None:
         sessions = self.emu.state.describe(person.object_id, self.clock.now())["sessions"]

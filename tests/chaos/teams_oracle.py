@@ -11,9 +11,12 @@ Teams -> PBX", DESIGN 6), never from the bridge's code: the AMI chaos runs' expe
   or none, beside it: our session's timing is not the user's, and a PBX change may uncover their
   own Teams at any moment) is right, and so is the last one.
 * PBX DND from Teams (people who opted in): never held while the row cannot be ``dnd``; required
-  while it is and the person has not switched PBX DND themselves during that Teams DND. Once they
-  have, either is accepted until a check sees the Teams DND over ("their choice stands until the
-  next Teams change" is README's rule for our DND; for their own DND README says nothing more).
+  while it is and the person has not switched PBX DND themselves during that Teams DND. Switching
+  it off (``*76``) during a Teams DND keeps it off until the next Teams change (README "No loops":
+  "pressing ``*79`` during a Teams DND keeps PBX DND off until the next Teams change"): forbidden
+  once a check has seen that Teams DND, the person switched it off after that check, and nothing
+  their Teams could have shown since is anything but ``dnd`` (else the watcher may have seen the
+  change). Otherwise, once they touched it, either is accepted until a check sees the DND over.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ class Watch:
     since: set[str] = field(default_factory=set)  # rows the person's own Teams showed since then
     dnd_touched: bool = False  # switched PBX DND themselves during this Teams DND
     own: tuple[tuple[Pair, ...], Pair | None] = ((), None)  # their own sessions and chosen status
+    dnd_seen: bool = False  # the last check saw a Teams DND (the watcher had taken it in)
+    switched_off: bool = False  # PBX DND switched off by the person since that check
+    rows_since_off: set[str] = field(default_factory=set)  # every row Teams may have shown since
 
     def teams_changed(self, own: Iterable[Pair], preferred: Pair | None) -> None:
         """The person changed their own Teams: note every row it may show, whatever we hold."""
@@ -64,11 +70,15 @@ class Watch:
         for ours in OUR_SESSIONS:
             sessions = [*own, *([ours] if ours is not None else [])]
             shown = teams_shows(sessions, preferred)
-            if sessions and not explained(shown, ours):
+            if not explained(shown, ours):  # no session at all: Offline, "clear what we set"
                 self.since.add(routable(shown))
+            self.rows_since_off.add(routable(shown))  # with no session at all too: Offline
 
-    def pbx_dnd_pressed(self) -> None:
+    def pbx_dnd_pressed(self, on: bool) -> None:
         self.dnd_touched = True
+        self.switched_off = not on and self.dnd_seen
+        self.rows_since_off = set()
+        self.teams_changed(*self.own)
 
     def accepted(self, shown: Pair, ours: Pair | None) -> frozenset[str]:
         """The routable states the PBX may hold now."""
@@ -78,7 +88,11 @@ class Watch:
 
     def dnd_allowed(self, accepted: frozenset[str]) -> bool:
         """Whether a PBX DND of ours may be on now."""
-        return self.opted_in and "dnd" in accepted
+        return self.opted_in and "dnd" in accepted and not self.dnd_forbidden()
+
+    def dnd_forbidden(self) -> bool:
+        """The person switched PBX DND off during a Teams DND that has not changed since."""
+        return self.switched_off and self.rows_since_off <= {"dnd"}
 
     def dnd_required(self, accepted: frozenset[str]) -> bool:
         return self.opted_in and accepted == {"dnd"} and not self.dnd_touched
@@ -88,12 +102,13 @@ class Watch:
         self.last = held
         self.since = set()
         self.teams_changed(*self.own)  # a PBX change may uncover their own Teams at any moment
+        self.dnd_seen = accepted == {"dnd"}
         if "dnd" not in accepted:
-            self.dnd_touched = False
+            self.dnd_touched = self.switched_off = False
 
     def released(self) -> None:
         """``release`` cleared what we set; the next run starts from nothing sent (README)."""
         self.last = NONE
         self.since = set()
         self.teams_changed(*self.own)
-        self.dnd_touched = False
+        self.dnd_touched = self.dnd_seen = self.switched_off = False

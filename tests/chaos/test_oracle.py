@@ -7,6 +7,7 @@ import pytest
 
 from bridge.presence import AVAILABLE, AWAY, IN_A_CALL, IN_A_CONFERENCE_CALL, OFFLINE, PRESENTING, Pair
 from tests.chaos.oracle import Line, teams_shows
+from tests.chaos.teams_oracle import Watch
 
 MEETING = Pair("Busy", "InAMeeting")
 BRB = Pair("BeRightBack", "BeRightBack")
@@ -112,3 +113,90 @@ def test_release_forgets_the_line_so_a_conference_afterwards_is_a_conference() -
     line.report(10, line="idle")  # the snapshot after the restart: not listed, so at rest
     line.report(10, line="in_conference")
     assert line.wanted(10.5) == IN_A_CONFERENCE_CALL
+
+
+# Teams -> PBX (README "No loops": "pressing *79 during a Teams DND keeps PBX DND off until the next
+# Teams change"). Steps: ("teams", own client, chosen status), ("check", what a check accepted),
+# ("press", PBX DND on?). Expected: PBX DND must be off now (forbidden), must be ours (required).
+DESK = (AVAILABLE,)
+DND = Pair("DoNotDisturb", "DoNotDisturb")
+WATCH_ROWS = [
+    ("Teams DND checked, nothing pressed: ours", [("teams", DESK, DND), ("check", {"dnd"})], False, True),
+    (
+        "switched off after a check saw the Teams DND: off",
+        [("teams", DESK, DND), ("check", {"dnd"}), ("press", False)],
+        True,
+        False,
+    ),
+    (
+        "switched off, then Teams left DND: the next change ends it",
+        [("teams", DESK, DND), ("check", {"dnd"}), ("press", False), ("teams", DESK, None)],
+        False,
+        False,
+    ),
+    (
+        "switched off before any check saw the DND (debounce): either",
+        [("teams", DESK, DND), ("press", False)],
+        False,
+        False,
+    ),
+    (
+        "switched off, then on by hand: theirs",
+        [("teams", DESK, DND), ("check", {"dnd"}), ("press", False), ("press", True)],
+        False,
+        False,
+    ),
+    (
+        "no Teams client: with our session cleared Teams shows Offline, a change",
+        [("teams", (), DND), ("check", {"dnd"}), ("press", False)],
+        False,
+        False,
+    ),
+    (
+        "a check saw the DND over: the next Teams DND is ours again",
+        [
+            ("teams", DESK, DND),
+            ("check", {"dnd"}),
+            ("press", False),
+            ("teams", DESK, None),
+            ("check", {"none"}),
+            ("teams", DESK, DND),
+            ("check", {"dnd"}),
+        ],
+        False,
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("steps", "forbidden", "required"), [r[1:] for r in WATCH_ROWS], ids=[r[0] for r in WATCH_ROWS]
+)
+def test_pbx_dnd_readme_wants(steps: list[tuple[object, ...]], forbidden: bool, required: bool) -> None:
+    watch = Watch(opted_in=True)
+    accepted: frozenset[str] = frozenset({"none"})
+    for step in steps:
+        if step[0] == "teams":
+            watch.teams_changed(step[1], step[2])  # type: ignore[arg-type]
+        elif step[0] == "check":
+            accepted = frozenset(step[1])  # type: ignore[arg-type]
+            watch.checked("dnd" if "dnd" in accepted else "none", accepted)
+        else:
+            watch.pbx_dnd_pressed(bool(step[1]))
+    assert watch.dnd_forbidden() == forbidden
+    assert watch.dnd_required(accepted) == required
+    if forbidden:
+        assert not watch.dnd_allowed(accepted)
+
+
+def test_signing_out_of_teams_with_no_session_of_ours_may_clear_what_we_set() -> None:
+    """Seed 1721: Dave's own Teams was presenting (the PBX held ``presenting``); he signed out while
+    we held no session: Teams showed Offline, so the watcher rightly cleared (README: "Offline ...
+    clear what we set"). Our DND session later explains what Teams shows, so the PBX keeps none;
+    the check must count the no-session moment among the rows Teams showed."""
+    watch = Watch()
+    watch.teams_changed([PRESENTING], None)
+    watch.checked("presenting", frozenset({"presenting"}))
+    watch.teams_changed([], None)  # signed out
+    watch.teams_changed([IN_A_CALL], None)  # back with a Teams call; ours is DoNotDisturb/Presenting
+    assert "none" in watch.accepted(PRESENTING, PRESENTING)
