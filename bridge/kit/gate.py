@@ -11,7 +11,8 @@ only answers 503 once a request arrived, so a connection that says nothing still
 - from a source already holding ``max_connections_per_source``: refused (closed at once);
 - listener full (``max_connections``), or the new descriptor within ``fd_headroom`` of the
   process's open-file limit: the oldest connection still *idle* (waiting for its request or
-  login; the handler says which through :attr:`Lease.idle`) is dropped to make room; with none
+  login; the handler says which through :attr:`Lease.idle`) is dropped to make room, one that
+  never completed a request before a client's kept-alive one (:attr:`Lease.proven`); with none
   idle, the newcomer is refused and accepting pauses until a connection ends (or a short while);
 - accept itself failing for lack of resources (EMFILE...): counted, an idle connection dropped if
   there is one, accepting paused briefly.
@@ -40,7 +41,7 @@ import math
 import resource
 import socket
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 
 from bridge.kit.clock import Clock, sleep_or_wake
 from bridge.kit.listen_limits import ListenerLimits
@@ -89,12 +90,13 @@ class Lease:
     when the gate's sweep calls :attr:`expire` (a timeout of the handler's choosing: headers,
     body, login, idle); moving it is one assignment, so it costs nothing per request or line."""
 
-    __slots__ = ("_gate", "abort", "deadline", "expire", "idle", "source")
+    __slots__ = ("_gate", "abort", "deadline", "expire", "idle", "proven", "source")
 
     def __init__(self, gate: ConnectionGate, source: str) -> None:
         self._gate: ConnectionGate | None = gate
         self.source = source
         self.idle = True
+        self.proven = False  # it has completed a request: a client's kept-alive connection
         self.abort: Callable[[], None] | None = None
         self.deadline = math.inf
         self.expire: Callable[[], None] | None = None
@@ -260,21 +262,28 @@ class ConnectionGate:
         return True
 
     def _drop_idle(self) -> bool:
-        for lease in self._leases:
-            if lease.idle and lease.abort is not None:
-                abort = lease.abort
-                lease.release()
-                abort()
-                self._count("conn_dropped_idle")
-                self.summaries.note(
-                    "dropped idle",
-                    "%s: dropped idle connections to make room (oldest first; latest from %s)",
-                    self.name,
-                    lease.source,
-                    level=logging.INFO,
-                )
-                return True
-        return False
+        """Drop the oldest idle connection that never completed a request; only when there is none,
+        the oldest kept-alive one (a PBX's keep-alive between two posts looks idle too, but a
+        half-open flood must not cost it its connection: seen as a lost post under load)."""
+        victim = next((lease for lease in self._idle() if not lease.proven), None)
+        victim = victim or next(self._idle(), None)
+        if victim is None or victim.abort is None:
+            return False
+        abort = victim.abort
+        victim.release()
+        abort()
+        self._count("conn_dropped_idle")
+        self.summaries.note(
+            "dropped idle",
+            "%s: dropped idle connections to make room (oldest first; latest from %s)",
+            self.name,
+            victim.source,
+            level=logging.INFO,
+        )
+        return True
+
+    def _idle(self) -> Iterator[Lease]:
+        return (lease for lease in self._leases if lease.idle and lease.abort is not None)
 
     def _accept_failed(self, exc: OSError) -> bool:
         if exc.errno not in _OUT_OF_RESOURCES and exc.errno not in (errno.ECONNABORTED, errno.EPROTO):

@@ -132,6 +132,7 @@ class GuardedH11Protocol(H11Protocol):
         super().on_response_complete()
         if self.transport.is_closing():
             return
+        self._lease.proven = True
         if self.conn.their_state is h11.IDLE and self._phase == _SERVING:
             self._enter(_WAITING, self._guard.limits.idle_timeout_seconds)
         else:

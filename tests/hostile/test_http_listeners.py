@@ -184,3 +184,41 @@ async def test_oversize_body_is_413_and_the_listener_carries_on(target: Target) 
     assert response.status_code == 413
     codes, _ = await timed(target.good, 3)
     assert codes == [202] * 3
+
+
+async def test_a_kept_alive_client_keeps_its_connection_through_a_flood(target: Target) -> None:
+    """A PBX posting over one kept-alive connection is idle between posts, like the flood's
+    half-open connections; dropping it (oldest first) cost a post under load. Connections that
+    never completed a request go first."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
+    request = (
+        b"POST /cti/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + TOKEN.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: 37\r\n\r\n"
+        + b'{"extension": "1001", "line": "idle"}'
+        if target.name == "cti"
+        else b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+
+    async def exchange() -> bytes:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), GOOD_LATENCY_SECONDS)
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        await asyncio.wait_for(reader.readexactly(length), GOOD_LATENCY_SECONDS)
+        return head.split(b" ")[1]
+
+    try:
+        assert await exchange() in (b"200", b"202")  # now this connection is the oldest idle one
+        with Flood() as flood:
+            await flood.open(target.port, 300, sources(20), HALF_OPEN)
+            await until(
+                lambda: target.counters["conn_dropped_idle"] >= 300 - LIMITS["max_connections"], "drops"
+            )
+            assert await exchange() in (b"200", b"202")  # the same connection, still served
+    finally:
+        writer.close()
