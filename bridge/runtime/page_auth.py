@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import getpass
 import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
+from typing import TextIO
 
 from bridge.config import HttpConfig
 from bridge.config_model import PASSWORD_HASH
@@ -126,3 +128,16 @@ class Access:
             user_ok = hmac.compare_digest(user.encode(), creds.user.encode())
             return password_matches(password, creds.password_hash) and user_ok
         return False
+
+
+def hash_password_cli(stdin: TextIO, out: TextIO, err: TextIO) -> int:
+    """``presence-bridge hash-password``: the hash of the password on stdin's first line (asked for
+    without echo on a terminal), for ``http.auth.basic_password_hash_file``."""
+    password = (
+        getpass.getpass("password: ", stream=err) if stdin.isatty() else stdin.readline().rstrip("\r\n")
+    )
+    if not password:
+        print("presence-bridge: empty password", file=err)
+        return 2
+    print(hash_password(password), file=out)
+    return 0
