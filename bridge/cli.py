@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bridge import __version__
-from bridge.config import BridgeConfig, load_config
+from bridge.config import BridgeConfig, HttpConfig, load_config
 from bridge.errors import BridgeError, ConfigError
 
 if TYPE_CHECKING:
@@ -203,7 +203,8 @@ async def _demo(args: argparse.Namespace) -> int:
     if args.config is None:
         from bridge.demo import play
 
-        await _until_signalled(play(sys.stdout, duration=args.duration, live=sys.stdout.isatty()))
+        page = HttpConfig()  # the status page on 127.0.0.1:9108 while the demo plays
+        await _until_signalled(play(sys.stdout, duration=args.duration, live=sys.stdout.isatty(), page=page))
         return EXIT_OK
     config = _load(args.config)
     if config is None:
