@@ -75,9 +75,9 @@ async def demo_page() -> AsyncIterator[tuple[Demo, ServedApp]]:
         yield demo, served
 
 
-def test_alice_turns_busy_live_and_the_dnd_filter_shows_erin() -> None:
+def test_alice_turns_busy_live_and_the_dnd_filter_shows_erin(tmp_path: Path) -> None:
     loop = LoopThread()
-    with chromium(height=480) as driver, loop.enter(demo_page) as (demo, served):
+    with chromium(height=600) as driver, loop.enter(demo_page) as (demo, served):
         driver.get(served.base_url + "/")
         wait_until(
             driver, lambda d: d.find_element("tag name", "body").get_attribute("data-loaded") == "5", "load"
@@ -110,6 +110,17 @@ def test_alice_turns_busy_live_and_the_dnd_filter_shows_erin() -> None:
         driver.find_element("css selector", '#filters button[data-filter="call"]').click()
         wait_until(driver, lambda d: sorted(drawn(d)) == ["Alice", "Bob", "Carol"], "the three in a call")
         assert driver.execute_script("return window.notReloaded === true"), "the page reloaded"
+
+        driver.find_element("css selector", '#filters button[data-filter="all"]').click()
+        driver.set_window_size(390, 780)  # a phone: two lines per person, nothing wider than the screen
+        wait_until(driver, lambda d: len(drawn(d)) == 5, "all five on a phone")
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        alice = row_of(driver, "Alice")
+        assert alice is not None and alice["pbx"] == "in_call"
+        assert driver.execute_script(
+            "return document.querySelector('#visible .row .name').getBoundingClientRect().width > 0"
+        )
+        driver.save_screenshot(str(Path(tmp_path) / "phone.png"))
 
         assert_nothing_secret(driver.page_source)
         stream = first_event(served.base_url)
