@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bridge import __version__
-from bridge.config import BridgeConfig, load_config
+from bridge.config import BridgeConfig, HttpConfig, load_config
 from bridge.errors import BridgeError, ConfigError
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EMULATOR_COMMAND = "graph-emulator"
+STATUS_TOKEN_ENV = "PRESENCE_BRIDGE_STATUS_TOKEN"
 EMULATOR_HELP = "run the local Microsoft Graph presence emulator"
 
 
@@ -57,6 +58,7 @@ def build_parser(emulator: bool = True) -> argparse.ArgumentParser:
     mapping_sub = mapping.add_subparsers(dest="mapping_command", required=True)
     report = mapping_sub.add_parser("report", help="unmapped, duplicate and failing people")
     report.add_argument("-c", "--config", type=Path, required=True)
+    sub.add_parser("hash-password", help="print http.auth's basic_password_hash of a password (stdin)")
     hints = sub.add_parser("freepbx-hints", help="dialplan for Teams BLF keys (extensions_custom.conf)")
     hints.add_argument("extensions", nargs="+", help="extensions to make hints for")
     hints.add_argument("--context", default="teams-blf")
@@ -91,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.command == "freepbx-hints":
         return _freepbx_hints(args, sys.stdout)
+    if args.command == "hash-password":
+        from bridge.runtime.page_auth import hash_password_cli
+
+        return hash_password_cli(sys.stdin, sys.stdout, sys.stderr)
     try:
         return asyncio.run(handlers[args.command](args))
     except KeyboardInterrupt:
@@ -197,7 +203,8 @@ async def _demo(args: argparse.Namespace) -> int:
     if args.config is None:
         from bridge.demo import play
 
-        await _until_signalled(play(sys.stdout, duration=args.duration, live=sys.stdout.isatty()))
+        page = HttpConfig()  # the status page on 127.0.0.1:9108 while the demo plays
+        await _until_signalled(play(sys.stdout, duration=args.duration, live=sys.stdout.isatty(), page=page))
         return EXIT_OK
     config = _load(args.config)
     if config is None:
@@ -237,9 +244,17 @@ async def _status(args: argparse.Namespace) -> int:
     from bridge.runtime.table import STATUS_COLUMNS, render
 
     host, port = split_listen(config.http.listen)
+    token = os.environ.get(STATUS_TOKEN_ENV)  # http.auth's bearer token, when one is configured
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
-            body = (await client.get(f"http://{host}:{port}/status")).json()
+            response = await client.get(f"http://{host}:{port}/status", headers=headers)
+            if response.status_code in (401, 403):
+                refusal = response.text.strip()
+                print(f"presence-bridge: {host}:{port} refused /status: {refusal}", file=sys.stderr)
+                print(f"  (http.auth: set {STATUS_TOKEN_ENV} to the bearer token)", file=sys.stderr)
+                return EXIT_FAILED
+            body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         print(f"presence-bridge: no running bridge answers on {host}:{port}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -12,11 +12,12 @@ adapter registry, ``secrets`` collects secret values, ``people_at`` names each p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationInfo, model_validator
 
@@ -224,9 +225,61 @@ class StateConfig(ConfigModel):
     restored_trust_seconds: float = Field(default=1800.0, gt=0, le=86400)
 
 
+PASSWORD_HASH = re.compile(r"^pbkdf2_sha256\$(\d{1,7})\$([0-9a-f]{16,128})\$([0-9a-f]{64})$")
+"""``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>`` (``presence-bridge hash-password`` prints one)."""
+PASSWORD_HASH_FIX = "expected pbkdf2_sha256$ITERATIONS$SALT$HASH: run presence-bridge hash-password"
+MIN_PASSWORD_ITERATIONS = 100_000
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class HttpAuth(ConfigModel):
+    """Who may read the status page, ``/status`` and ``/events`` (README, "The status page").
+
+    Only verifiers are configured, never the token or password itself: ``token_sha256`` is the
+    SHA-256 (hex) of a bearer token (``printf %s "$TOKEN" | sha256sum``); ``basic_password_hash``
+    a PBKDF2 hash of ``basic_user``'s password. Both are secrets to the loader (``_file`` and
+    ``${ENV_VAR}`` work, they are kept out of messages): a verifier still lets a weak password be
+    guessed offline.
+    """
+
+    token_sha256: SecretStr | None = None
+    basic_user: str = ""
+    basic_password_hash: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> HttpAuth:
+        problems: list[Problem] = []
+        if self.token_sha256 is None and self.basic_password_hash is None:
+            problems.append(((), "give token_sha256 or basic_user with basic_password_hash (or both)"))
+        if (self.basic_password_hash is None) != (not self.basic_user):
+            problems.append((("basic_user",), "basic_user and basic_password_hash go together"))
+        token = self.token_sha256.get_secret_value().strip().lower() if self.token_sha256 else None
+        if token is not None and not SHA256_HEX.match(token):
+            problems.append((("token_sha256",), 'expected 64 hex digits: printf %s "$TOKEN" | sha256sum'))
+        stored = self.basic_password_hash.get_secret_value().strip() if self.basic_password_hash else None
+        found = PASSWORD_HASH.match(stored) if stored is not None else None
+        if self.basic_password_hash is not None and found is None:
+            problems.append((("basic_password_hash",), PASSWORD_HASH_FIX))
+        elif found is not None and int(found.group(1)) < MIN_PASSWORD_ITERATIONS:
+            problems.append((("basic_password_hash",), f"at least {MIN_PASSWORD_ITERATIONS} iterations"))
+        if problems:
+            raise config_errors("HttpAuth", problems)
+        return self
+
+
+OpenPath = Literal["/healthz", "/metrics"]
+
+
 class HttpConfig(ConfigModel):
+    """The status listener. On loopback everything is open; anywhere else ``auth`` guards the page,
+    ``/status`` and ``/events`` (``check`` refuses such a listener without it, and the service
+    answers 403 on them). ``open`` lists what stays open to anyone who can connect, with or
+    without ``auth``."""
+
     listen: ListenAddress = "127.0.0.1:9108"
     limits: ListenerLimits = STATUS_DEFAULTS  # timeouts and connection caps (bridge.kit.listen_limits)
+    auth: HttpAuth | None = None
+    open: tuple[OpenPath, ...] = ("/healthz", "/metrics")
 
     @property
     def bind(self) -> tuple[str, int]:

@@ -22,11 +22,13 @@ from typing import Any, Protocol, TextIO
 
 import httpx
 
-from bridge.config import BridgeConfig, load_config_text
+from bridge.config import BridgeConfig, HttpConfig, load_config_text
 from bridge.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, UserRecord
 from bridge.emulator.server import EmulatorHandle, run_emulator
+from bridge.kit.asgi import ServeError
 from bridge.kit.clock import Clock, SystemClock
 from bridge.presence import Pair
+from bridge.runtime.http import serve_status
 from bridge.runtime.service import BridgeService
 from bridge.runtime.store import StateStore
 from bridge.runtime.table import render
@@ -241,10 +243,19 @@ async def play(
     clock: Clock | None = None,
     live: bool = True,
     on_frame: Callable[[Demo], None] | None = None,
+    page: HttpConfig | None = None,
 ) -> int:
-    """Play the script (looping) until ``duration`` seconds have passed (None: until cancelled)."""
+    """Play the script (looping) until ``duration`` seconds have passed (None: until cancelled);
+    with ``page``, serve the status page there too (a port in use only costs the page)."""
     clock = clock or SystemClock()
-    async with Demo.start(clock) as demo:
+    async with Demo.start(clock) as demo, contextlib.AsyncExitStack() as stack:
+        footer = ""
+        if page is not None:
+            try:
+                served = await stack.enter_async_context(serve_status(demo.service, page, shows=demo.teams))
+                footer = f"status page: {served.base_url}/\n"
+            except ServeError as exc:
+                footer = f"status page not served: {exc}\n"
         begin = clock.monotonic()
         last = "(none yet)"
         step = 0
@@ -265,7 +276,10 @@ async def play(
                 rows = demo.rows()
                 if live or rows != shown:  # on a terminal redraw; in a log, print changes only
                     out.write(
-                        ("\x1b[H\x1b[2J" if live else "\n") + frame_text(rows, now - begin, last) + "\n"
+                        ("\x1b[H\x1b[2J" if live else "\n")
+                        + frame_text(rows, now - begin, last)
+                        + "\n"
+                        + footer
                     )
                     out.flush()
                     shown = rows

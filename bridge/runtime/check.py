@@ -84,8 +84,9 @@ async def check_tenant(config: BridgeConfig, name: str, cfg: TenantConfig, out: 
 
 
 STATUS_EXPOSED = (
-    "serves /healthz, /metrics and /status (every person's presence, without authentication) to any "
-    "host that can reach it; keep it on 127.0.0.1:PORT or firewall it"
+    "would serve the status page, /status and /events (every person's presence) to any host that can "
+    "reach it, and http.auth is not set: set http.auth (token_sha256 or basic_user with "
+    "basic_password_hash) or keep it on 127.0.0.1:PORT"
 )
 INLINE_SECRETS = (
     "allow_inline_secrets is true: secrets written in the configuration file are accepted, so anyone "
@@ -98,12 +99,18 @@ def _exposed(listen: str) -> bool:
     return not is_loopback(host)
 
 
+def config_refusals(config: BridgeConfig) -> list[str]:
+    """What ``check`` refuses: a status listener beyond this host (not loopback: ``0.0.0.0``,
+    ``::``, a LAN address or a host name) without ``http.auth``."""
+    if _exposed(config.http.listen) and config.http.auth is None:
+        return [f"http.listen {config.http.listen} is not loopback: it {STATUS_EXPOSED}"]
+    return []
+
+
 def config_warnings(config: BridgeConfig) -> list[str]:
     """What the configuration exposes beyond this host: secrets allowed in the file, and every
-    listener that is not on loopback (``0.0.0.0``, ``::``, a LAN address or a host name)."""
+    adapter listener that is not on loopback (the status listener is ``config_refusals``)."""
     found = [INLINE_SECRETS] if config.allow_inline_secrets else []
-    if _exposed(config.http.listen):
-        found.append(f"http.listen {config.http.listen} is not loopback: it {STATUS_EXPOSED}")
     for name, section in config.adapters.items():
         for key, listen in listen_addresses(section.settings):
             if _exposed(listen):
@@ -167,9 +174,13 @@ async def check_tenants(config: BridgeConfig, out: TextIO) -> bool:
         f"{len(config.adapters)} adapter(s)",
         file=out,
     )
+    refusals = config_refusals(config)
+    for refusal in refusals:
+        print(f"FAIL {refusal}", file=out)
     for warning in config_warnings(config):
         print(f"warn {warning}", file=out)
-    results = [await check_tenant(config, name, cfg, out) for name, cfg in config.tenants.items()]
+    results = [not refusals]
+    results += [await check_tenant(config, name, cfg, out) for name, cfg in config.tenants.items()]
     if config.adapters:
         print("adapters:", file=out)
         adapters = build_adapters(config, AdapterDeps(SystemClock(), random.Random()))

@@ -1,5 +1,6 @@
 """``check`` warns about what the configuration exposes beyond this host (issue 11): secrets allowed
-in the file, and every listener not on loopback (the status endpoints have no auth yet)."""
+in the file, and every adapter listener not on loopback; it refuses a status listener not on
+loopback without ``http.auth`` (issue 14)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import io
 import pytest
 
 from bridge.config import BridgeConfig, load_config_text
-from bridge.runtime.check import check_tenants, config_warnings
+from bridge.runtime.check import check_tenants, config_refusals, config_warnings
 
 ENV = {"GRAPH_SECRET": "graph-secret-value-1", "CTI_TOKEN": "cti-token-value-0123"}
 
@@ -40,12 +41,14 @@ ADDRESSES = [
 
 
 @pytest.mark.parametrize(("listen", "warned"), ADDRESSES, ids=[a for a, _ in ADDRESSES])
-def test_the_status_listener_is_warned_when_not_on_loopback(listen: str, warned: bool) -> None:
-    found = config_warnings(config(http=listen))
+def test_the_status_listener_without_auth_is_refused_when_not_on_loopback(listen: str, warned: bool) -> None:
+    exposed = config(http=listen)
+    found = config_refusals(exposed)
     assert bool(found) is warned, found
+    assert config_warnings(exposed) == []
     if warned:
         assert found[0].startswith(f"http.listen {listen} is not loopback")
-        assert "/status" in found[0] and "without authentication" in found[0]
+        assert "/status" in found[0] and "http.auth is not set" in found[0]
 
 
 @pytest.mark.parametrize(("listen", "warned"), ADDRESSES, ids=[a for a, _ in ADDRESSES])
@@ -78,5 +81,5 @@ async def test_check_prints_the_warnings_before_talking_to_graph() -> None:
     out = io.StringIO()
     exposed = config(http="0.0.0.0:9108", cti="192.168.1.20:8089")
     exposed = exposed.model_copy(update={"tenants": {}, "adapters": {}})  # nothing to contact
-    await check_tenants(exposed, out)
-    assert "warn http.listen 0.0.0.0:9108 is not loopback" in out.getvalue()
+    assert await check_tenants(exposed, out) is False
+    assert "FAIL http.listen 0.0.0.0:9108 is not loopback" in out.getvalue()
